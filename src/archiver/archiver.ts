@@ -1,0 +1,397 @@
+/**
+ * The archiver: walks source paths, chunks and saves file contents, builds canonical trees
+ * bottom-up, and returns the root tree id. It writes blobs only; the caller flushes and
+ * writes the snapshot manifest (pack → index → snapshot ordering).
+ *
+ * All-or-nothing: every problem (unreadable, vanished, rejected item) is collected, the walk
+ * goes on so that all of them are reported, and the run fails with a `CAPTURE` error
+ * listing each path and reason. Unchanged files (same size, mtime, ctime and inode as in
+ * the parent snapshot) are not read again (restic's change detection).
+ */
+import { lstat, open, readdir, readlink, readFile } from 'node:fs/promises';
+import type { BigIntStats } from 'node:fs';
+import { basename, join } from 'node:path';
+import { ClawbackError, isClawbackError, throwIfAborted } from '../errors.js';
+import type { BlobId } from '../ids.js';
+import { chunkBuffer, chunkStream, type Chunker } from '../chunker/index.js';
+import { encodeTree, decodeTree } from '../tree/codec.js';
+import { compareNames, nameProblem, type Tree, type TreeNode } from '../tree/node.js';
+import type { Progress } from '../progress.js';
+import type { Repository } from '../repository/repository.js';
+
+/** One filesystem entry as the hooks see it. */
+export interface EntryInfo {
+  /** Absolute path on disk. */
+  absPath: string;
+  /** Path inside the snapshot, '/'-separated, no leading slash ('' for the root). */
+  relPath: string;
+  stats: BigIntStats;
+}
+
+/** How a hook captures a regular file instead of reading it as is. */
+export type CaptureResult =
+  | { type: 'file' | 'sqlite'; bytes: Uint8Array }
+  | { type: 'file' | 'sqlite'; path: string; cleanup?: () => Promise<void> };
+
+/** Extension points used by agent profiles (excludes, safety checks, SQLite capture). */
+export interface ArchiveHooks {
+  /** Return false to leave the entry (and, for a dir, everything under it) out. */
+  include?(entry: EntryInfo): boolean;
+  /** Return a reason to reject the entry (this fails the snapshot), or undefined. */
+  check?(entry: EntryInfo): Promise<string | undefined> | string | undefined;
+  /** Capture a regular file differently (SQLite backup, secret stripping), or undefined. */
+  capture?(entry: EntryInfo): Promise<CaptureResult | undefined>;
+}
+
+/** Options of {@link archive}. */
+export interface ArchiveOptions {
+  /** Absolute source paths. One directory → the root tree is its content. */
+  paths: string[];
+  /** Root tree of the parent snapshot, for change detection. */
+  parentTree?: BlobId | undefined;
+  hooks?: ArchiveHooks;
+  signal?: AbortSignal | undefined;
+  progress?: Progress | undefined;
+  /** Files read at once (default 8). */
+  concurrency?: number;
+}
+
+/** What {@link archive} returns. */
+export interface ArchiveResult {
+  tree: BlobId;
+  files: number;
+  dirs: number;
+  symlinks: number;
+  /** Logical bytes of all files. */
+  bytes: number;
+  /** Files whose content was read (not reused from the parent). */
+  filesRead: number;
+}
+
+/** One capture problem. */
+export interface CaptureProblem {
+  path: string;
+  reason: string;
+}
+
+/** Files up to this size are read whole; larger ones stream. */
+const WHOLE_FILE_LIMIT = 8 << 20;
+/** Read buffer for streamed files. */
+const READ_BUFFER = 4 << 20;
+
+class Semaphore {
+  private free: number;
+  private readonly waiters: (() => void)[] = [];
+  constructor(n: number) {
+    this.free = n;
+  }
+  async acquire(): Promise<void> {
+    if (this.free > 0) {
+      this.free--;
+      return;
+    }
+    await new Promise<void>((r) => this.waiters.push(r));
+  }
+  release(): void {
+    const w = this.waiters.shift();
+    if (w) w();
+    else this.free++;
+  }
+}
+
+function ns(t: bigint): bigint {
+  return t;
+}
+
+function describe(err: unknown): string {
+  const e = err as NodeJS.ErrnoException;
+  if (e?.code === 'ENOENT') return 'vanished during the snapshot';
+  if (e?.code === 'EACCES' || e?.code === 'EPERM') return 'permission denied';
+  if (e?.code === 'ELOOP') return 'too many symbolic links';
+  return e?.message ?? String(err);
+}
+
+function kindOf(st: BigIntStats): string {
+  if (st.isFIFO()) return 'a fifo';
+  if (st.isSocket()) return 'a socket';
+  if (st.isBlockDevice()) return 'a block device';
+  if (st.isCharacterDevice()) return 'a character device';
+  return 'an unsupported file type';
+}
+
+/** Walks, reads and stores; see the module comment. */
+export class Archiver {
+  private readonly repo: Repository;
+  private readonly opts: ArchiveOptions;
+  private readonly sem: Semaphore;
+  private readonly problems: CaptureProblem[] = [];
+  private readonly fileChunker: Chunker;
+  private readonly sqliteChunker: Chunker;
+  private readonly stats = { files: 0, dirs: 0, symlinks: 0, bytes: 0, filesRead: 0 };
+
+  constructor(repo: Repository, opts: ArchiveOptions) {
+    this.repo = repo;
+    this.opts = opts;
+    this.sem = new Semaphore(opts.concurrency ?? 8);
+    this.fileChunker = repo.chunker('file');
+    this.sqliteChunker = repo.chunker('sqlite');
+  }
+
+  /** Runs the walk. @throws ClawbackError 'CAPTURE' listing every problem, 'ABORTED'. */
+  async run(): Promise<ArchiveResult> {
+    const { paths } = this.opts;
+    if (paths.length === 0) throw new ClawbackError('USAGE', 'nothing to snapshot: give at least one path');
+    let tree: BlobId;
+    const first = paths[0]!;
+    const rootStat = paths.length === 1 ? await this.lstatSource(first) : undefined;
+    if (rootStat?.isDirectory()) {
+      const parent = await this.loadParentTree(this.opts.parentTree);
+      tree = await this.saveDir(first, '', parent);
+    } else {
+      const names = new Set<string>();
+      for (const p of paths) {
+        const n = basename(p);
+        if (names.has(n)) throw new ClawbackError('USAGE', `two source paths end in the same name "${n}": snapshot them separately`);
+        names.add(n);
+      }
+      const parent = await this.loadParentTree(this.opts.parentTree);
+      const nodes: TreeNode[] = [];
+      for (const p of paths) {
+        const st = await this.lstatSource(p);
+        const node = await this.saveEntry(p, basename(p), st, parent?.get(basename(p)));
+        if (node) nodes.push(node);
+      }
+      this.stats.dirs++;
+      tree = await this.saveTree({ nodes });
+    }
+    if (this.problems.length > 0) {
+      const shown = this.problems.slice(0, 20).map((p) => `  ${p.path}: ${p.reason}`).join('\n');
+      const more = this.problems.length > 20 ? `\n  … and ${this.problems.length - 20} more` : '';
+      throw new ClawbackError('CAPTURE', `snapshot failed, ${this.problems.length} item(s) could not be captured (nothing was saved):\n${shown}${more}`, {
+        details: { problems: this.problems },
+      });
+    }
+    return { tree, ...this.stats };
+  }
+
+  private async lstatSource(p: string): Promise<BigIntStats> {
+    try {
+      return await lstat(p, { bigint: true });
+    } catch (err) {
+      throw new ClawbackError('CAPTURE', `cannot snapshot ${p}: ${describe(err)}`, { cause: err, details: { problems: [{ path: p, reason: describe(err) }] } });
+    }
+  }
+
+  private problem(path: string, reason: string): void {
+    this.problems.push({ path, reason });
+    this.opts.progress?.warn?.(`${path}: ${reason}`);
+  }
+
+  private async loadParentTree(id: BlobId | undefined): Promise<Map<string, TreeNode> | undefined> {
+    if (!id) return undefined;
+    try {
+      const tree = decodeTree(await this.repo.loadBlob(id));
+      return new Map(tree.nodes.map((n) => [n.name, n]));
+    } catch (err) {
+      // A damaged parent only costs re-reading; the new snapshot stays correct.
+      if (isClawbackError(err, 'INTEGRITY', 'BLOB_NOT_FOUND')) return undefined;
+      throw err;
+    }
+  }
+
+  private async saveTree(tree: Tree): Promise<BlobId> {
+    const bytes = encodeTree(tree);
+    const ticket = await this.repo.saveBlob('tree', bytes);
+    await ticket.done;
+    return ticket.id;
+  }
+
+  /** Saves directory `abs` (snapshot path `rel`) and returns its tree id. */
+  private async saveDir(abs: string, rel: string, parent: Map<string, TreeNode> | undefined): Promise<BlobId> {
+    throwIfAborted(this.opts.signal);
+    this.stats.dirs++;
+    let names: string[];
+    try {
+      names = await readdir(abs);
+    } catch (err) {
+      this.problem(abs, describe(err));
+      return this.saveTree({ nodes: [] });
+    }
+    names.sort(compareNames);
+    const nodes: (TreeNode | undefined)[] = new Array(names.length);
+    const pendingFiles: Promise<void>[] = [];
+    for (let i = 0; i < names.length; i++) {
+      const name = names[i]!;
+      const childAbs = join(abs, name);
+      const childRel = rel === '' ? name : `${rel}/${name}`;
+      const bad = nameProblem(name);
+      if (bad) {
+        this.problem(childAbs, `name cannot be stored: ${bad}`);
+        continue;
+      }
+      let st: BigIntStats;
+      try {
+        st = await lstat(childAbs, { bigint: true });
+      } catch (err) {
+        this.problem(childAbs, describe(err));
+        continue;
+      }
+      const entry: EntryInfo = { absPath: childAbs, relPath: childRel, stats: st };
+      if (this.opts.hooks?.include && !this.opts.hooks.include(entry)) continue;
+      if (st.isDirectory()) {
+        nodes[i] = await this.saveEntry(childAbs, childRel, st, parent?.get(name), entry);
+      } else {
+        await this.sem.acquire();
+        const idx = i;
+        pendingFiles.push(
+          this.saveEntry(childAbs, childRel, st, parent?.get(name), entry)
+            .then((n) => {
+              nodes[idx] = n;
+            })
+            .finally(() => this.sem.release()),
+        );
+      }
+    }
+    await Promise.all(pendingFiles);
+    return this.saveTree({ nodes: nodes.filter((n): n is TreeNode => n !== undefined) });
+  }
+
+  /** Saves one entry; returns its node, or undefined after recording a problem. */
+  private async saveEntry(abs: string, rel: string, st: BigIntStats, prev: TreeNode | undefined, entry?: EntryInfo): Promise<TreeNode | undefined> {
+    throwIfAborted(this.opts.signal);
+    const info = entry ?? { absPath: abs, relPath: rel, stats: st };
+    const name = basename(abs);
+    const reason = await this.opts.hooks?.check?.(info);
+    if (reason) {
+      this.problem(abs, reason);
+      return undefined;
+    }
+    const base = { name, mode: Number(st.mode & 0o7777n), mtimeNs: ns(st.mtimeNs), ctimeNs: ns(st.ctimeNs), inode: st.ino };
+    if (st.isDirectory()) {
+      const parentMap = prev?.type === 'dir' && prev.subtree ? await this.loadParentTree(prev.subtree) : undefined;
+      const subtree = await this.saveDir(abs, rel, parentMap);
+      return { ...base, type: 'dir', size: 0, subtree };
+    }
+    if (st.isSymbolicLink()) {
+      try {
+        const target = await readlink(abs);
+        this.stats.symlinks++;
+        return { ...base, type: 'symlink', size: 0, target };
+      } catch (err) {
+        this.problem(abs, describe(err));
+        return undefined;
+      }
+    }
+    if (!st.isFile()) {
+      this.problem(abs, `is ${kindOf(st)}; only files, directories and symbolic links can be captured`);
+      return undefined;
+    }
+    try {
+      const captured = await this.opts.hooks?.capture?.(info);
+      if (captured) return await this.saveCaptured(base, captured, rel);
+      if (
+        prev && prev.type === 'file' && prev.content && BigInt(prev.size) === st.size && prev.mtimeNs === st.mtimeNs &&
+        prev.ctimeNs === st.ctimeNs && prev.inode === st.ino && (await this.allExist(prev.content))
+      ) {
+        this.count(prev.size, rel);
+        return { ...base, type: 'file', size: prev.size, content: prev.content };
+      }
+      const { content, size } = await this.saveFileContent(abs, this.fileChunker);
+      this.stats.filesRead++;
+      this.count(size, rel);
+      return { ...base, type: 'file', size, content };
+    } catch (err) {
+      if (isClawbackError(err) && err.code !== 'CAPTURE') throw err;
+      this.problem(abs, isClawbackError(err) ? err.message : describe(err));
+      return undefined;
+    }
+  }
+
+  private count(bytes: number, rel: string): void {
+    this.stats.files++;
+    this.stats.bytes += bytes;
+    this.opts.progress?.update?.({ phase: 'snapshot', filesDone: this.stats.files, bytesDone: this.stats.bytes, current: rel });
+  }
+
+  private async allExist(ids: BlobId[]): Promise<boolean> {
+    for (const id of ids) if (!(await this.repo.hasBlob(id))) return false;
+    return true;
+  }
+
+  private async saveCaptured(base: Omit<TreeNode, 'type' | 'size'>, c: CaptureResult, rel: string): Promise<TreeNode> {
+    const chunker = c.type === 'sqlite' ? this.sqliteChunker : this.fileChunker;
+    let result: { content: BlobId[]; size: number };
+    if ('bytes' in c) {
+      result = await this.saveBuffer(c.bytes, chunker);
+    } else {
+      try {
+        result = await this.saveFileContent(c.path, chunker);
+      } finally {
+        await c.cleanup?.();
+      }
+    }
+    this.stats.filesRead++;
+    this.count(result.size, rel);
+    // Captured content may differ from the file on disk: no change detection fields.
+    const { ctimeNs: _c, inode: _i, ...rest } = base;
+    void _c;
+    void _i;
+    return { ...rest, type: c.type, size: result.size, content: result.content };
+  }
+
+  private async saveBuffer(data: Uint8Array, chunker: Chunker): Promise<{ content: BlobId[]; size: number }> {
+    const content: BlobId[] = [];
+    const done: Promise<void>[] = [];
+    let pos = 0;
+    for (const len of chunkBuffer(chunker, data)) {
+      const chunk = data.subarray(pos, pos + len);
+      pos += len;
+      const t = await this.repo.saveBlob('data', chunk);
+      content.push(t.id);
+      done.push(t.done);
+    }
+    await Promise.all(done);
+    return { content, size: data.byteLength };
+  }
+
+  private async saveFileContent(path: string, chunker: Chunker): Promise<{ content: BlobId[]; size: number }> {
+    const fh = await open(path, 'r');
+    try {
+      const st = await fh.stat();
+      if (st.size <= WHOLE_FILE_LIMIT) {
+        const data = await readFile(fh);
+        return await this.saveBuffer(data, chunker);
+      }
+      const signal = this.opts.signal;
+      async function* source(): AsyncGenerator<Uint8Array> {
+        for (;;) {
+          throwIfAborted(signal);
+          const buf = Buffer.allocUnsafe(READ_BUFFER);
+          const { bytesRead } = await fh.read(buf, 0, READ_BUFFER, null);
+          if (bytesRead === 0) return;
+          yield buf.subarray(0, bytesRead);
+        }
+      }
+      const content: BlobId[] = [];
+      const done: Promise<void>[] = [];
+      let size = 0;
+      for await (const chunk of chunkStream(chunker, source())) {
+        size += chunk.byteLength;
+        const t = await this.repo.saveBlob('data', chunk);
+        content.push(t.id);
+        done.push(t.done);
+        if (done.length > 64) await Promise.all(done.splice(0, done.length));
+        this.opts.progress?.update?.({ phase: 'snapshot', filesDone: this.stats.files, bytesDone: this.stats.bytes + size, current: path });
+      }
+      await Promise.all(done);
+      return { content, size };
+    } finally {
+      await fh.close();
+    }
+  }
+}
+
+/** Archives `opts.paths` into `repo` and returns the root tree (blobs not yet flushed). */
+export function archive(repo: Repository, opts: ArchiveOptions): Promise<ArchiveResult> {
+  return new Archiver(repo, opts).run();
+}

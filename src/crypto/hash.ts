@@ -1,0 +1,52 @@
+/**
+ * BLAKE3 hashing (https://github.com/BLAKE3-team/BLAKE3-specs) through @napi-rs/blake-hash.
+ *
+ * - Blob ids are keyed BLAKE3-256 (keyed mode, 32-byte key = the repository's `hashKey`) of
+ *   the blob's plaintext, so ids reveal nothing about content to someone without the key.
+ * - File ids (names of packs, index files, snapshots, key files) are plain BLAKE3-256 of the
+ *   stored (already encrypted) bytes, so anyone can check a file against its name (b3sum).
+ */
+import { Blake3Hasher, blake3 } from '@napi-rs/blake-hash';
+import type { BlobId, FileId } from '../ids.js';
+import { ClawbackError } from '../errors.js';
+
+/** Size of a BLAKE3 key in bytes. */
+export const HASH_KEY_BYTES = 32;
+
+function asBuffer(data: Uint8Array): Buffer {
+  return Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+}
+
+/**
+ * Keyed BLAKE3-256 of `data` as a hex {@link BlobId}.
+ * @throws ClawbackError 'INTERNAL' if `key` is not 32 bytes.
+ */
+export function blobId(key: Uint8Array, data: Uint8Array): BlobId {
+  return blobIdBytes(key, data).toString('hex');
+}
+
+/** Keyed BLAKE3-256 of `data` as 32 raw bytes. */
+export function blobIdBytes(key: Uint8Array, data: Uint8Array): Buffer {
+  if (key.byteLength !== HASH_KEY_BYTES) {
+    throw new ClawbackError('INTERNAL', `BLAKE3 key must be ${HASH_KEY_BYTES} bytes, got ${key.byteLength}`);
+  }
+  return Blake3Hasher.newKeyed(asBuffer(key)).update(asBuffer(data)).digestBuffer();
+}
+
+/** Unkeyed BLAKE3-256 of `data` as a hex {@link FileId}. */
+export function fileId(data: Uint8Array): FileId {
+  return blake3(asBuffer(data)).toString('hex');
+}
+
+/** An incremental unkeyed BLAKE3 hasher (for streaming verification of large files). */
+export function createFileHasher(): { update(data: Uint8Array): void; digestHex(): string } {
+  const h = new Blake3Hasher();
+  return {
+    update(data) {
+      h.update(asBuffer(data));
+    },
+    digestHex() {
+      return h.digestBuffer().toString('hex');
+    },
+  };
+}

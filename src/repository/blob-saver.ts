@@ -1,0 +1,191 @@
+/**
+ * Writes new blobs: dedup against the index, seal on worker threads, collect into packs
+ * (one open pack per blob type), upload packs with bounded concurrency, and write an index
+ * file for uploaded packs. Write order: pack → index file → (caller) snapshot, so a crash
+ * anywhere leaves only unreferenced packs.
+ *
+ * Memory is bounded by {@link SaverLimits}: bytes being sealed, two open packs and the packs
+ * being uploaded; the set of blobs written but not yet indexed is flushed to an index file
+ * every {@link SaverLimits.indexEvery} blobs.
+ */
+import type { Backend } from '../backend/backend.js';
+import { ClawbackError } from '../errors.js';
+import type { Cipher } from '../crypto/envelope.js';
+import type { BlobId } from '../ids.js';
+import { PackWriter } from '../pack/writer.js';
+import type { BlobType } from '../pack/format.js';
+import type { IndexedPack } from '../index/format.js';
+import type { BlobLocation } from '../index/cache.js';
+import type { SealPool } from './seal-pool.js';
+
+/** Resource limits of a {@link BlobSaver}. */
+export interface SaverLimits {
+  /** Target pack size in bytes. */
+  packSize: number;
+  /** Plaintext bytes allowed in the seal pool at once. */
+  sealBytes: number;
+  /** Packs uploading at once. */
+  uploads: number;
+  /** Write an index file after this many unindexed blobs. */
+  indexEvery: number;
+}
+
+/** Counters of what a saver wrote. */
+export interface SaverStats {
+  /** New blobs written. */
+  blobsAdded: number;
+  /** Plaintext bytes of new blobs. */
+  bytesAdded: number;
+  /** Stored bytes of new blobs (after compression and encryption). */
+  storedBytesAdded: number;
+  /** Packs uploaded. */
+  packsWritten: number;
+}
+
+/** Result of {@link BlobSaver.save}. */
+export interface SaveTicket {
+  id: BlobId;
+  /** False when the blob already existed (deduplicated). */
+  added: boolean;
+  /** Settles when the blob is in an open pack (rejects if sealing failed). */
+  done: Promise<void>;
+}
+
+/** What the saver needs from the repository. */
+export interface SaverHost {
+  backend: Backend;
+  cipher: Cipher;
+  pool: SealPool;
+  /** True if the blob is in the committed index. */
+  isIndexed(id: BlobId): boolean;
+  /** Writes an index file for `packs` and merges it into the cache. */
+  writeIndex(packs: IndexedPack[]): Promise<void>;
+}
+
+/** See the module comment. */
+export class BlobSaver {
+  readonly stats: SaverStats = { blobsAdded: 0, bytesAdded: 0, storedBytesAdded: 0, packsWritten: 0 };
+  private readonly host: SaverHost;
+  private readonly limits: SaverLimits;
+  /** Blobs written in this session and not yet in a committed index file; null = not uploaded. */
+  private readonly pending = new Map<BlobId, BlobLocation | null>();
+  private readonly writers: Record<BlobType, PackWriter> = { data: new PackWriter(), tree: new PackWriter() };
+  private readonly sealing = new Set<Promise<void>>();
+  private sealingBytes = 0;
+  private readonly uploading = new Set<Promise<void>>();
+  private unindexed: IndexedPack[] = [];
+  private unindexedBlobs = 0;
+  private error: unknown;
+
+  constructor(host: SaverHost, limits: SaverLimits) {
+    this.host = host;
+    this.limits = limits;
+  }
+
+  /** True if `id` is indexed or written in this session. */
+  has(id: BlobId): boolean {
+    return this.pending.has(id) || this.host.isIndexed(id);
+  }
+
+  /** Location of a blob uploaded in this session but not yet indexed. */
+  pendingLocation(id: BlobId): BlobLocation | undefined {
+    return this.pending.get(id) ?? undefined;
+  }
+
+  private check(): void {
+    if (this.error !== undefined) throw this.error;
+  }
+
+  /**
+   * Saves a blob unless it exists. Resolves once the blob is accepted (backpressure); the
+   * ticket's `done` settles when it is sealed into a pack.
+   * @param id the keyed BLAKE3 of `plaintext` (the caller computed it).
+   */
+  async save(type: BlobType, id: BlobId, plaintext: Uint8Array): Promise<SaveTicket> {
+    this.check();
+    if (this.has(id)) return { id, added: false, done: Promise.resolve() };
+    this.pending.set(id, null);
+    while (this.sealingBytes > 0 && this.sealingBytes + plaintext.byteLength > this.limits.sealBytes) {
+      await Promise.race(this.sealing);
+      this.check();
+    }
+    const size = plaintext.byteLength;
+    this.sealingBytes += size;
+    const done: Promise<void> = this.host.pool
+      .seal(plaintext)
+      .then((stored) => this.addToPack(type, id, stored, size))
+      .catch((err: unknown) => {
+        this.error ??= err;
+        this.pending.delete(id);
+        throw err;
+      })
+      .finally(() => {
+        this.sealingBytes -= size;
+        this.sealing.delete(tracked);
+      });
+    const tracked = done.catch(() => undefined);
+    this.sealing.add(tracked);
+    return { id, added: true, done };
+  }
+
+  private async addToPack(type: BlobType, id: BlobId, stored: Buffer, rawLength: number): Promise<void> {
+    const w = this.writers[type];
+    w.add(type, id, stored, rawLength);
+    this.stats.blobsAdded++;
+    this.stats.bytesAdded += rawLength;
+    this.stats.storedBytesAdded += stored.length;
+    if (w.byteLength >= this.limits.packSize) await this.closePack(type);
+  }
+
+  private async closePack(type: BlobType): Promise<void> {
+    const w = this.writers[type];
+    if (w.count === 0) return;
+    this.writers[type] = new PackWriter();
+    const pack = w.finish(this.host.cipher);
+    while (this.uploading.size >= this.limits.uploads) await Promise.race(this.uploading);
+    const up = this.host.backend
+      .save({ type: 'data', name: pack.id }, pack.bytes)
+      .then(async () => {
+        this.stats.packsWritten++;
+        for (const e of pack.entries) this.pending.set(e.id, { ...e, packId: pack.id });
+        this.unindexed.push({ id: pack.id, size: pack.bytes.length, blobs: pack.entries });
+        this.unindexedBlobs += pack.entries.length;
+        if (this.unindexedBlobs >= this.limits.indexEvery) await this.writeIndex();
+      })
+      .catch((err: unknown) => {
+        this.error ??= err;
+      })
+      .finally(() => this.uploading.delete(up));
+    this.uploading.add(up);
+  }
+
+  private async writeIndex(): Promise<void> {
+    if (this.unindexed.length === 0) return;
+    const packs = this.unindexed;
+    this.unindexed = [];
+    this.unindexedBlobs = 0;
+    await this.host.writeIndex(packs);
+    for (const p of packs) for (const b of p.blobs) this.pending.delete(b.id);
+  }
+
+  /**
+   * Writes everything out: waits for sealing, closes the open packs, waits for uploads and
+   * writes an index file. After it resolves every saved blob is in a committed index.
+   * @throws the first error any background step hit.
+   */
+  async flush(): Promise<void> {
+    while (this.sealing.size > 0) await Promise.all(this.sealing);
+    this.check();
+    await this.closePack('data');
+    await this.closePack('tree');
+    while (this.uploading.size > 0) await Promise.all(this.uploading);
+    this.check();
+    await this.writeIndex();
+    if (this.pending.size !== 0) throw new ClawbackError('INTERNAL', `${this.pending.size} blobs left unindexed after flush`);
+  }
+
+  /** Waits for background work to stop (after a failure), ignoring its errors. */
+  async abort(): Promise<void> {
+    await Promise.allSettled([...this.sealing, ...this.uploading]);
+  }
+}

@@ -1,0 +1,54 @@
+/**
+ * Password-based key derivation: scrypt (RFC 7914) through node:crypto.
+ *
+ * Parameters are calibrated at key creation so that one derivation takes about
+ * {@link DEFAULT_TARGET_MS} on the machine creating the key (restic does the same), and are
+ * stored in the key file so any machine can open it.
+ */
+import { scrypt as scryptCb, randomBytes } from 'node:crypto';
+import { ClawbackError } from '../errors.js';
+
+/** scrypt cost parameters; N is a power of two. */
+export interface ScryptParams {
+  N: number;
+  r: number;
+  p: number;
+}
+
+/** Target time of one derivation when calibrating, in ms. */
+export const DEFAULT_TARGET_MS = 500;
+/** Smallest N accepted when opening a key file (2^10); calibration never goes below 2^15. */
+export const MIN_N = 1 << 10;
+/** Largest N accepted (2^22, 4 GiB of memory with r = 8 would be too much; 2^22·128·8 = 4 GiB). */
+export const MAX_N = 1 << 21;
+
+/** Derives a 32-byte key from `password` and `salt`. */
+export function deriveKey(password: string, salt: Uint8Array, params: ScryptParams): Promise<Buffer> {
+  if (!Number.isInteger(params.N) || params.N < MIN_N || params.N > MAX_N || (params.N & (params.N - 1)) !== 0) {
+    throw new ClawbackError('INTEGRITY', `key file has invalid scrypt N=${params.N}`);
+  }
+  if (!Number.isInteger(params.r) || params.r < 1 || params.r > 32 || !Number.isInteger(params.p) || params.p < 1 || params.p > 16) {
+    throw new ClawbackError('INTEGRITY', `key file has invalid scrypt r=${params.r} p=${params.p}`);
+  }
+  return new Promise((resolve, reject) => {
+    scryptCb(password.normalize('NFC'), salt, 32, { ...params, maxmem: 256 * params.N * params.r + (1 << 20) }, (err, key) =>
+      err ? reject(new ClawbackError('INTERNAL', `scrypt failed: ${err.message}`, { cause: err })) : resolve(key),
+    );
+  });
+}
+
+/**
+ * Picks N so that one derivation takes about `targetMs` here (r = 8, p = 1), starting at
+ * 2^15 and doubling, at most 2^20.
+ */
+export async function calibrateScrypt(targetMs = DEFAULT_TARGET_MS): Promise<ScryptParams> {
+  const salt = randomBytes(16);
+  let N = 1 << 15;
+  for (;;) {
+    const t0 = performance.now();
+    await deriveKey('calibration', salt, { N, r: 8, p: 1 });
+    const ms = performance.now() - t0;
+    if (ms * 2 > targetMs * 1.5 || N >= 1 << 20) return { N, r: 8, p: 1 };
+    N *= 2;
+  }
+}

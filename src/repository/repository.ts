@@ -1,0 +1,435 @@
+/**
+ * The repository: keys, config, blobs (through packs and the index) and unpacked files
+ * (snapshots, index files, locks), over any {@link Backend}. See docs/FORMAT.md.
+ */
+import { randomBytes } from 'node:crypto';
+import { homedir, hostname, userInfo } from 'node:os';
+import { join } from 'node:path';
+import type { Backend, FileType } from '../backend/backend.js';
+import { ClawbackError, isClawbackError } from '../errors.js';
+import { aesCipher, noneCipher, openEnvelope, randomKey, sealEnvelope, type Cipher } from '../crypto/envelope.js';
+import { blobId, fileId } from '../crypto/hash.js';
+import { shortId, type BlobId, type FileId } from '../ids.js';
+import type { BlobType } from '../pack/format.js';
+import { decodeIndex, encodeIndex, MAX_INDEX_BYTES, type IndexedPack } from '../index/format.js';
+import { IndexCache, type BlobLocation } from '../index/cache.js';
+import { DEFAULT_CHUNKER, DEFAULT_SQLITE_CHUNKER, validateChunkerParams, type ChunkerParams } from '../chunker/params.js';
+import { createChunker, type Chunker } from '../chunker/index.js';
+import { decodeConfig, encodeConfig, FORMAT_VERSION, type RepoConfig } from './config.js';
+import { createKeyFile, openKeyFile, parseKeyFile, type KeyOwner, type MasterKeys } from './keys.js';
+import { calibrateScrypt, type ScryptParams } from './kdf.js';
+import { SealPool } from './seal-pool.js';
+import { BlobSaver, type SaveTicket, type SaverLimits } from './blob-saver.js';
+
+/** Largest snapshot/lock/config plaintext accepted, bytes. */
+const MAX_SMALL_FILE = 64 << 20;
+
+/** Options for {@link initRepository}. */
+export interface InitOptions {
+  /** Password for the first key; `undefined` makes an unencrypted repository. */
+  password: string | undefined;
+  chunker?: ChunkerParams;
+  sqliteChunker?: ChunkerParams;
+  /** zstd level 0..19 (0 = no compression). Default 3. */
+  compressionLevel?: number;
+  /** Target pack size in bytes. Default 16 MiB. */
+  packSize?: number;
+  /** scrypt parameters; default: calibrated to ~0.5 s here. */
+  scrypt?: ScryptParams;
+  owner?: Partial<KeyOwner>;
+}
+
+/** Options for {@link openRepository} (and the repository returned by init). */
+export interface OpenOptions {
+  /** The password; required for encrypted repositories. */
+  password?: string | undefined;
+  /** Directory for local caches (the LMDB index). Default `~/.cache/clawback`. */
+  cacheDir?: string;
+  /** Worker threads for compression and encryption; default: one per core. 0 = none. */
+  sealThreads?: number;
+  /** Overrides of the blob saver's limits. */
+  limits?: Partial<SaverLimits>;
+}
+
+/** Default cache directory. */
+export function defaultCacheDir(): string {
+  return join(homedir(), '.cache', 'clawback');
+}
+
+function defaultOwner(o: Partial<KeyOwner> = {}): KeyOwner {
+  let username = 'unknown';
+  try {
+    username = userInfo().username;
+  } catch {
+    /* no passwd entry */
+  }
+  return { host: o.host ?? hostname(), username: o.username ?? username, ...(o.created ? { created: o.created } : {}) };
+}
+
+/**
+ * Creates a new repository in `backend`.
+ * @throws ClawbackError 'REPO_EXISTS' if one is there already, 'USAGE' for bad parameters.
+ */
+export async function initRepository(backend: Backend, init: InitOptions, open: OpenOptions = {}): Promise<Repository> {
+  await backend.create();
+  if (await backend.isRepository()) {
+    throw new ClawbackError('REPO_EXISTS', `a repository already exists at ${backend.location}: use it, or choose another --repo`);
+  }
+  const chunker = init.chunker ?? DEFAULT_CHUNKER;
+  const sqliteChunker = init.sqliteChunker ?? DEFAULT_SQLITE_CHUNKER;
+  validateChunkerParams(chunker);
+  validateChunkerParams(sqliteChunker);
+  const level = init.compressionLevel ?? 3;
+  if (!Number.isInteger(level) || level < 0 || level > 19) throw new ClawbackError('USAGE', `compression level ${level} is out of range 0..19`);
+  const packSize = init.packSize ?? 16 << 20;
+  const encrypted = init.password !== undefined;
+  const keys: MasterKeys = encrypted ? { encrypt: randomKey(), hash: randomKey() } : { hash: randomKey() };
+  const config: RepoConfig = {
+    version: FORMAT_VERSION,
+    id: randomBytes(32).toString('hex'),
+    created: new Date().toISOString(),
+    chunker,
+    sqliteChunker,
+    chunkerSeed: randomBytes(32).toString('hex'),
+    hash: 'blake3-keyed-256',
+    compression: { algorithm: 'zstd', level },
+    cipher: encrypted ? 'aes-256-gcm' : 'none',
+    packSize,
+  };
+  const params = encrypted ? init.scrypt ?? (await calibrateScrypt()) : { N: 0, r: 0, p: 0 };
+  const keyBytes = await createKeyFile(keys, init.password, defaultOwner(init.owner), params);
+  // Key first, config last: a repository "exists" once its config exists.
+  await backend.save({ type: 'keys', name: fileId(keyBytes) }, keyBytes);
+  const cipher = keys.encrypt ? aesCipher(keys.encrypt) : noneCipher;
+  await backend.save({ type: 'config', name: 'config' }, sealEnvelope(cipher, encodeConfig(config), 0));
+  return Repository.fromParts(backend, config, keys, fileId(keyBytes), open);
+}
+
+/**
+ * Opens the repository in `backend`.
+ * @throws ClawbackError 'REPO_NOT_FOUND' when there is none, 'WRONG_PASSWORD' when no key
+ *   opens with the password (or a password is needed and none was given).
+ */
+export async function openRepository(backend: Backend, options: OpenOptions = {}): Promise<Repository> {
+  if (!(await backend.isRepository())) {
+    throw new ClawbackError('REPO_NOT_FOUND', `no repository at ${backend.location}: create one with \`clawback init --repo ${backend.location}\``);
+  }
+  const names: string[] = [];
+  for await (const f of backend.list('keys')) names.push(f.name);
+  names.sort();
+  if (names.length === 0) throw new ClawbackError('INTEGRITY', `repository ${backend.location} has no key files (keys/ is empty)`);
+  let needPassword = false;
+  for (const name of names) {
+    let bytes: Uint8Array;
+    try {
+      bytes = await backend.load({ type: 'keys', name });
+    } catch (err) {
+      if (isClawbackError(err, 'BLOB_NOT_FOUND')) continue; // removed meanwhile
+      throw err;
+    }
+    const file = parseKeyFile(bytes, `key file ${shortId(name)}`);
+    if (file.kdf === 'scrypt') needPassword = true;
+    const keys = await openKeyFile(file, options.password, `key file ${shortId(name)}`);
+    if (keys) {
+      const cipher = keys.encrypt ? aesCipher(keys.encrypt) : noneCipher;
+      const stored = await backend.load({ type: 'config', name: 'config' });
+      const config = decodeConfig(openEnvelope(cipher, stored, `config of ${backend.location}`, MAX_SMALL_FILE, false), backend.location);
+      if ((config.cipher === 'none') !== (keys.encrypt === undefined)) {
+        throw new ClawbackError('INTEGRITY', `key file ${shortId(name)} does not match the repository's cipher`);
+      }
+      return Repository.fromParts(backend, config, keys, name, options);
+    }
+  }
+  if (needPassword && options.password === undefined) {
+    throw new ClawbackError('WRONG_PASSWORD', `repository ${backend.location} is encrypted: give its password (CLAWBACK_PASSWORD, CLAWBACK_PASSWORD_FILE or CLAWBACK_PASSWORD_COMMAND)`);
+  }
+  throw new ClawbackError('WRONG_PASSWORD', `wrong password for ${backend.location}: no key file opens with it`);
+}
+
+/** An open repository. Call {@link Repository.close} when done. */
+export class Repository {
+  readonly backend: Backend;
+  readonly config: RepoConfig;
+  readonly cipher: Cipher;
+  /** Id of the key file that opened the repository. */
+  readonly keyId: FileId;
+  private readonly keys: MasterKeys;
+  private readonly options: OpenOptions;
+  private cache: IndexCache | undefined;
+  private pool: SealPool | undefined;
+  private saver: BlobSaver | undefined;
+  private readonly chunkers = new Map<string, Chunker>();
+
+  private constructor(backend: Backend, config: RepoConfig, keys: MasterKeys, keyId: FileId, options: OpenOptions) {
+    this.backend = backend;
+    this.config = config;
+    this.keys = keys;
+    this.keyId = keyId;
+    this.options = options;
+    this.cipher = keys.encrypt ? aesCipher(keys.encrypt) : noneCipher;
+  }
+
+  /** @internal used by init/open. */
+  static fromParts(backend: Backend, config: RepoConfig, keys: MasterKeys, keyId: FileId, options: OpenOptions): Repository {
+    return new Repository(backend, config, keys, keyId, options);
+  }
+
+  /** True when blobs and metadata are encrypted. */
+  get encrypted(): boolean {
+    return this.keys.encrypt !== undefined;
+  }
+
+  /** Master keys (for key management and copy). */
+  get masterKeys(): MasterKeys {
+    return this.keys;
+  }
+
+  /** The chunker for ordinary files (`'file'`) or SQLite databases (`'sqlite'`). */
+  chunker(kind: 'file' | 'sqlite' = 'file'): Chunker {
+    let c = this.chunkers.get(kind);
+    if (!c) {
+      c = createChunker(kind === 'file' ? this.config.chunker : this.config.sqliteChunker, Buffer.from(this.config.chunkerSeed, 'hex'));
+      this.chunkers.set(kind, c);
+    }
+    return c;
+  }
+
+  /** Keyed BLAKE3 id of a plaintext blob. */
+  blobId(plaintext: Uint8Array): BlobId {
+    return blobId(this.keys.hash, plaintext);
+  }
+
+  // ---------------------------------------------------------------- index
+
+  /** Directory of this repository's local cache. */
+  get cachePath(): string {
+    return join(this.options.cacheDir ?? defaultCacheDir(), this.config.id);
+  }
+
+  /** The LMDB index cache, synchronized with the index files on first use. */
+  async index(): Promise<IndexCache> {
+    if (!this.cache) {
+      const cache = IndexCache.open(join(this.cachePath, 'index'));
+      try {
+        await this.syncIndex(cache);
+      } catch (err) {
+        cache.close();
+        throw err;
+      }
+      this.cache = cache;
+    }
+    return this.cache;
+  }
+
+  /** Lists the index files in the backend. */
+  async listIndexFiles(): Promise<Set<FileId>> {
+    const s = new Set<FileId>();
+    for await (const f of this.backend.list('index')) s.add(f.name);
+    return s;
+  }
+
+  /**
+   * Brings the cache in line with the index files: merges new ones; rebuilds from scratch
+   * when one it merged is gone (gc replaced it) or is superseded.
+   */
+  async syncIndex(cache?: IndexCache): Promise<void> {
+    const c = cache ?? (await this.index());
+    const present = await this.listIndexFiles();
+    const merged = c.indexFiles();
+    let rebuild = false;
+    for (const id of merged) if (!present.has(id)) rebuild = true;
+    const fresh: { id: FileId; packs: IndexedPack[]; superseded: FileId[] }[] = [];
+    for (const id of present) {
+      if (merged.has(id) && !rebuild) continue;
+      const idx = await this.loadIndexFile(id);
+      fresh.push({ id, ...idx });
+    }
+    const superseded = new Set<FileId>();
+    for (const f of fresh) for (const s of f.superseded) superseded.add(s);
+    for (const s of superseded) if (merged.has(s)) rebuild = true;
+    if (rebuild) {
+      c.clear();
+      fresh.length = 0;
+      for (const id of present) fresh.push({ id, ...(await this.loadIndexFile(id)) });
+      for (const f of fresh) for (const s of f.superseded) superseded.add(s);
+    }
+    for (const f of fresh) {
+      if (superseded.has(f.id)) continue;
+      c.addIndexFile(f.id, f);
+    }
+  }
+
+  /** Reads and parses one index file. */
+  async loadIndexFile(id: FileId) {
+    const plain = await this.loadFile('index', id, MAX_INDEX_BYTES);
+    return decodeIndex(plain, `index file ${shortId(id)}`);
+  }
+
+  /** Writes an index file for `packs` (optionally superseding others) and merges it. */
+  async writeIndex(packs: IndexedPack[], superseded: FileId[] = []): Promise<FileId> {
+    const idx = { packs, superseded };
+    const id = await this.saveFile('index', encodeIndex(idx));
+    (await this.index()).addIndexFile(id, idx);
+    return id;
+  }
+
+  /** Where a blob is, from the index or this session's uploads. */
+  async lookup(id: BlobId): Promise<BlobLocation | undefined> {
+    return this.saver?.pendingLocation(id) ?? (await this.index()).get(id);
+  }
+
+  /** True if the blob exists (indexed or written in this session). */
+  async hasBlob(id: BlobId): Promise<boolean> {
+    if (this.saver?.has(id)) return true;
+    return (await this.index()).has(id);
+  }
+
+  // ---------------------------------------------------------------- blobs
+
+  private async blobSaver(): Promise<BlobSaver> {
+    if (!this.saver) {
+      const cache = await this.index();
+      this.pool ??= new SealPool(this.cipher, this.keys.encrypt, this.config.compression.level, this.options.sealThreads);
+      const limits: SaverLimits = {
+        packSize: this.config.packSize,
+        sealBytes: 64 << 20,
+        uploads: 2,
+        indexEvery: 100_000,
+        ...this.options.limits,
+      };
+      this.saver = new BlobSaver(
+        { backend: this.backend, cipher: this.cipher, pool: this.pool, isIndexed: (id) => cache.has(id), writeIndex: async (p) => void (await this.writeIndex(p)) },
+        limits,
+      );
+    }
+    return this.saver;
+  }
+
+  /**
+   * Saves a blob unless it exists. Resolves when accepted (backpressure); `done` settles
+   * once it is sealed into a pack. Call {@link flush} before referencing it from a snapshot.
+   */
+  async saveBlob(type: BlobType, plaintext: Uint8Array, id: BlobId = this.blobId(plaintext)): Promise<SaveTicket> {
+    return (await this.blobSaver()).save(type, id, plaintext);
+  }
+
+  /** Counters of blobs written since open. */
+  get saveStats() {
+    return this.saver?.stats ?? { blobsAdded: 0, bytesAdded: 0, storedBytesAdded: 0, packsWritten: 0 };
+  }
+
+  /** Writes out open packs and the index of everything saved so far. */
+  async flush(): Promise<void> {
+    await this.saver?.flush();
+  }
+
+  /**
+   * Loads a blob's plaintext and re-checks its id.
+   * @throws ClawbackError 'BLOB_NOT_FOUND' if not indexed, 'INTEGRITY' (naming pack and blob)
+   *   if the stored bytes are damaged.
+   */
+  async loadBlob(id: BlobId): Promise<Buffer> {
+    const loc = await this.lookup(id);
+    if (!loc) throw new ClawbackError('BLOB_NOT_FOUND', `blob ${shortId(id)} is not in the index (repair with \`clawback repair index\`, check with \`clawback verify\`)`, { details: { blob: id } });
+    return this.readBlob(loc);
+  }
+
+  /** Reads the blob at `loc` and verifies it. */
+  async readBlob(loc: BlobLocation): Promise<Buffer> {
+    let stored: Uint8Array;
+    try {
+      stored = await this.backend.load({ type: 'data', name: loc.packId }, { offset: loc.offset, length: loc.length });
+    } catch (err) {
+      if (isClawbackError(err, 'BLOB_NOT_FOUND')) {
+        throw new ClawbackError('INTEGRITY', `pack ${shortId(loc.packId)} holding blob ${shortId(loc.id)} is missing`, { cause: err, details: { pack: loc.packId, blob: loc.id } });
+      }
+      throw err;
+    }
+    return this.openBlob(loc, stored);
+  }
+
+  /** Decrypts, decompresses and re-hashes a stored blob. */
+  openBlob(loc: BlobLocation, stored: Uint8Array): Buffer {
+    const what = `pack ${shortId(loc.packId)}, blob ${shortId(loc.id)}`;
+    const details = { pack: loc.packId, blob: loc.id };
+    if (stored.byteLength !== loc.length) throw new ClawbackError('INTEGRITY', `${what}: truncated (${stored.byteLength} of ${loc.length} bytes)`, { details });
+    let plain: Buffer;
+    try {
+      plain = openEnvelope(this.cipher, stored, what, loc.rawLength, true);
+    } catch (err) {
+      if (isClawbackError(err, 'INTEGRITY')) throw new ClawbackError('INTEGRITY', err.message, { details });
+      throw err;
+    }
+    if (this.blobId(plain) !== loc.id) throw new ClawbackError('INTEGRITY', `${what}: content does not match its id`, { details });
+    return plain;
+  }
+
+  // ---------------------------------------------------------------- unpacked files
+
+  /** Seals and writes a metadata file; returns its id (BLAKE3 of the stored bytes). */
+  async saveFile(type: Exclude<FileType, 'config' | 'data' | 'keys'>, plaintext: Uint8Array): Promise<FileId> {
+    const stored = sealEnvelope(this.cipher, plaintext, 3);
+    const id = fileId(stored);
+    await this.backend.save({ type, name: id }, stored);
+    return id;
+  }
+
+  /**
+   * Loads a metadata file, checks its name against its hash, and opens it.
+   * @throws ClawbackError 'BLOB_NOT_FOUND' if missing, 'INTEGRITY' if damaged.
+   */
+  async loadFile(type: Exclude<FileType, 'config' | 'data' | 'keys'>, id: FileId, maxLength = MAX_SMALL_FILE): Promise<Buffer> {
+    const stored = await this.backend.load({ type, name: id });
+    const what = `${type === 'index' ? 'index file' : type === 'snapshots' ? 'snapshot' : 'lock'} ${shortId(id)}`;
+    if (fileId(stored) !== id) throw new ClawbackError('INTEGRITY', `${what}: content does not match its name (damaged)`, { details: { type, id } });
+    return openEnvelope(this.cipher, stored, what, maxLength, false);
+  }
+
+  /** Names of all files of `type`. */
+  async listFiles(type: FileType): Promise<FileId[]> {
+    const out: FileId[] = [];
+    for await (const f of this.backend.list(type)) out.push(f.name);
+    return out.sort();
+  }
+
+  // ---------------------------------------------------------------- keys
+
+  /** Adds a key file for `password`; returns its id. */
+  async addKey(password: string, owner: Partial<KeyOwner> = {}, params?: ScryptParams): Promise<FileId> {
+    if (!this.encrypted) throw new ClawbackError('USAGE', `repository ${this.backend.location} is unencrypted: it has no passwords to add`);
+    const bytes = await createKeyFile(this.keys, password, defaultOwner(owner), params ?? (await calibrateScrypt()));
+    const id = fileId(bytes);
+    await this.backend.save({ type: 'keys', name: id }, bytes);
+    return id;
+  }
+
+  /**
+   * Removes key file `id`. Refuses to remove the last key, and the key in use unless `force`.
+   */
+  async removeKey(id: FileId, force = false): Promise<void> {
+    const all = await this.listFiles('keys');
+    if (!all.includes(id)) throw new ClawbackError('NOT_FOUND', `no key ${id} in ${this.backend.location}: see \`clawback key list\``);
+    if (all.length === 1) throw new ClawbackError('USAGE', 'refusing to remove the last key: the repository could never be opened again');
+    if (id === this.keyId && !force) throw new ClawbackError('USAGE', 'refusing to remove the key this session opened with: open with another password first');
+    await this.backend.remove({ type: 'keys', name: id });
+  }
+
+  /** Lists key files with their metadata. */
+  async listKeys(): Promise<{ id: FileId; current: boolean; created: string; host: string; username: string; kdf: string }[]> {
+    const out = [];
+    for (const id of await this.listFiles('keys')) {
+      const f = parseKeyFile(await this.backend.load({ type: 'keys', name: id }), `key file ${shortId(id)}`);
+      out.push({ id, current: id === this.keyId, created: f.created, host: f.host, username: f.username, kdf: f.kdf });
+    }
+    return out;
+  }
+
+  /** Closes caches and workers. Unflushed blobs are lost (they become garbage at worst). */
+  async close(): Promise<void> {
+    if (this.saver) await this.saver.abort();
+    await this.pool?.close();
+    this.pool = undefined;
+    this.cache?.close();
+    this.cache = undefined;
+  }
+}
