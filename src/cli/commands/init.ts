@@ -1,0 +1,49 @@
+/**
+ * `clawback init`: create a repository.
+ */
+import { Command } from 'commander';
+import { ClawbackError } from '../../errors.js';
+import { initRepository } from '../../repository/repository.js';
+import type { CliIo } from '../io.js';
+import { Context } from '../context.js';
+
+/** Builds `init`. */
+export function makeInitCommand(io: CliIo): Command {
+  return new Command('init')
+    .description('create a repository (encrypted with a password unless --no-password)')
+    .option('--no-password', 'create an unencrypted repository (local use only; credential files are never stored in it)')
+    .option('--compression-level <n>', 'zstd level 0..19 (0 = off)', (v) => Number(v))
+    .option('--pack-size <MiB>', 'target pack size in MiB', (v) => Number(v))
+    .action(async (o: { password: boolean; compressionLevel?: number; packSize?: number }, c: Command) => {
+      const ctx = Context.of(io, c);
+      let password: string | undefined;
+      if (o.password) {
+        password = await ctx.configuredPassword();
+        if (password === undefined && io.readPassword) {
+          password = await io.readPassword('new repository password: ');
+          const again = await io.readPassword('repeat the password: ');
+          if (again !== password) throw new ClawbackError('USAGE', 'the passwords do not match: nothing was created');
+        }
+        if (password === undefined) {
+          throw new ClawbackError('USAGE', 'no password given: set CLAWBACK_PASSWORD, CLAWBACK_PASSWORD_FILE or CLAWBACK_PASSWORD_COMMAND, or pass --no-password for an unencrypted repository');
+        }
+        if (password === '') throw new ClawbackError('USAGE', 'the password is empty: choose a non-empty one, or pass --no-password');
+      }
+      const backend = await ctx.backend();
+      const repo = await initRepository(
+        backend,
+        {
+          password,
+          ...(o.compressionLevel !== undefined ? { compressionLevel: o.compressionLevel } : {}),
+          ...(o.packSize !== undefined ? { packSize: Math.round(o.packSize * 1024 * 1024) } : {}),
+        },
+        { cacheDir: ctx.cacheDir },
+      );
+      try {
+        ctx.emit({ message_type: 'initialized', id: repo.config.id, repository: backend.location, encrypted: repo.encrypted });
+        ctx.out(`created ${repo.encrypted ? 'encrypted' : 'UNENCRYPTED'} repository ${repo.config.id.slice(0, 10)} at ${backend.location}`);
+      } finally {
+        await repo.close();
+      }
+    });
+}

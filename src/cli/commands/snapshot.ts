@@ -1,0 +1,174 @@
+/**
+ * `clawback snapshot create|list|show|restore`.
+ */
+import { Command, Option } from 'commander';
+import { resolve } from 'node:path';
+import { ClawbackError } from '../../errors.js';
+import { shortId } from '../../ids.js';
+import { createSnapshot } from '../../archiver/create-snapshot.js';
+import { restoreTree } from '../../restorer/restorer.js';
+import { listSnapshots } from '../../snapshot/store.js';
+import { assignVersions, resolveSelector, type Resolved, type SnapshotEntry } from '../../snapshot/selector.js';
+import type { Repository } from '../../repository/repository.js';
+import type { CliIo } from '../io.js';
+import { Context } from '../context.js';
+import { formatBytes, formatTable } from '../format.js';
+import { makeProgress } from '../progress.js';
+
+const collect = (v: string, prev: string[] = []) => [...prev, v];
+
+/** Resolves a selector and tells the user when a timestamp prefix matched several. */
+export async function selectSnapshot(ctx: Context, repo: Repository, selector: string | undefined, entries?: SnapshotEntry[]): Promise<Resolved> {
+  const list = entries ?? (await listSnapshots(repo)).entries;
+  const r = resolveSelector(selector, list);
+  if (r.others.length > 0) {
+    ctx.info(`"${selector}" matched ${r.others.length + 1} snapshots; using the newest, v${r.snapshot.version} (${r.snapshot.manifest.time}, ${shortId(r.snapshot.id)})`);
+  }
+  return r;
+}
+
+function snapshotRow(v: ReturnType<typeof assignVersions>[number]) {
+  const m = v.manifest;
+  return {
+    version: v.version,
+    id: v.id,
+    name: m.label ?? null,
+    time: m.time,
+    kind: m.kind,
+    source: m.source,
+    paths: m.paths,
+    profile: m.profile ?? null,
+    scope: m.scope ?? null,
+    tags: m.tags,
+    files: m.summary.files,
+    size: m.summary.bytes,
+    added: m.summary.bytesAdded,
+    storedAdded: m.summary.storedBytesAdded,
+    host: m.host,
+    tree: m.tree,
+    parent: m.parent ?? null,
+  };
+}
+
+/** Builds `snapshot` and its subcommands. */
+export function makeSnapshotCommand(io: CliIo): Command {
+  const cmd = new Command('snapshot').description('create, list, show and restore snapshots');
+
+  cmd
+    .command('create')
+    .description('snapshot one or more paths (creates the default repository on first use)')
+    .argument('<path...>', 'files or directories to snapshot')
+    .option('--name <label>', 'label for the snapshot (unique per source)')
+    .option('--tag <tag>', 'add a tag (repeatable)', collect)
+    .option('--auto', 'mark the snapshot as automatic (retention may remove it)')
+    .option('--force', 're-read every file even if unchanged since the last snapshot')
+    .action(async (paths: string[], o: { name?: string; tag?: string[]; auto?: boolean; force?: boolean }, c: Command) => {
+      const ctx = Context.of(io, c);
+      await ctx.withRepo(async (repo) => {
+        const progress = makeProgress(ctx, 'snapshot');
+        const r = await createSnapshot(repo, {
+          paths: paths.map((p) => resolve(io.cwd, p)),
+          label: o.name,
+          tags: o.tag,
+          kind: o.auto ? 'auto' : 'manual',
+          force: o.force,
+          signal: io.signal,
+          progress,
+        });
+        progress.done?.({ phase: 'snapshot', filesDone: r.manifest.summary.files, bytesDone: r.manifest.summary.bytes });
+        const { entries } = await listSnapshots(repo);
+        const v = assignVersions(entries).find((e) => e.id === r.id);
+        ctx.emit({ message_type: 'summary', ...snapshotRow({ id: r.id, manifest: r.manifest, version: v?.version ?? 0 }), filesRead: r.filesRead, summary: r.manifest.summary });
+        const s = r.manifest.summary;
+        ctx.out(
+          `snapshot ${shortId(r.id)} saved as v${v?.version ?? '?'}${r.manifest.label ? ` (${r.manifest.label})` : ''}: ` +
+            `${s.files} files, ${formatBytes(s.bytes)}; added ${formatBytes(s.bytesAdded)} (${formatBytes(s.storedBytesAdded)} stored) in ${(s.durationMs / 1000).toFixed(1)} s`,
+        );
+      }, true);
+    });
+
+  cmd
+    .command('list')
+    .description('list snapshots, v1 = oldest')
+    .option('--tag <tag>', 'only snapshots with this tag', collect)
+    .action(async (o: { tag?: string[] }, c: Command) => {
+      const ctx = Context.of(io, c);
+      await ctx.withRepo(async (repo) => {
+        const { entries, damaged } = await listSnapshots(repo);
+        for (const d of damaged) ctx.warn(`snapshot ${shortId(d.id)} cannot be read: ${d.error}`);
+        const versioned = assignVersions(entries).filter((v) => !o.tag || o.tag.every((t) => v.manifest.tags.includes(t)));
+        ctx.emit(versioned.map(snapshotRow));
+        if (versioned.length === 0) {
+          ctx.out('no snapshots yet');
+          return;
+        }
+        ctx.out(
+          formatTable(
+            ['version', 'name', 'time', 'id', 'files', 'size', 'added', 'kind'],
+            versioned.map((v) => [
+              `v${v.version}`,
+              v.manifest.label ?? '',
+              v.manifest.time.replace(/\.\d+Z$/, 'Z'),
+              shortId(v.id),
+              String(v.manifest.summary.files),
+              formatBytes(v.manifest.summary.bytes),
+              formatBytes(v.manifest.summary.bytesAdded),
+              v.manifest.kind,
+            ]),
+          ),
+        );
+      });
+    });
+
+  cmd
+    .command('show')
+    .description('show one snapshot manifest')
+    .argument('[selector]', 'latest | vN | label | timestamp prefix | id prefix', 'latest')
+    .action(async (selector: string, _o: unknown, c: Command) => {
+      const ctx = Context.of(io, c);
+      await ctx.withRepo(async (repo) => {
+        const r = await selectSnapshot(ctx, repo, selector);
+        ctx.emit({ ...snapshotRow(r.snapshot), manifest: r.snapshot.manifest });
+        const m = r.snapshot.manifest;
+        ctx.out(
+          [
+            `snapshot ${r.snapshot.id} (v${r.snapshot.version})`,
+            `  time      ${m.time}`,
+            `  name      ${m.label ?? '-'}`,
+            `  kind      ${m.kind}`,
+            `  host      ${m.host} (${m.username})`,
+            `  paths     ${m.paths.join(', ')}`,
+            `  source    ${m.source}`,
+            `  tags      ${m.tags.join(', ') || '-'}`,
+            `  tree      ${m.tree}`,
+            `  parent    ${m.parent ?? '-'}`,
+            `  files     ${m.summary.files} (${formatBytes(m.summary.bytes)}), ${m.summary.dirs} dirs, ${m.summary.symlinks} symlinks`,
+            `  added     ${formatBytes(m.summary.bytesAdded)} (${formatBytes(m.summary.storedBytesAdded)} stored, ${m.summary.blobsAdded} blobs)`,
+          ].join('\n'),
+        );
+      });
+    });
+
+  cmd
+    .command('restore')
+    .description('restore a snapshot into a directory')
+    .argument('[selector]', 'latest | vN | label | timestamp prefix | id prefix', 'latest')
+    .addOption(new Option('--target <dir>', 'directory to restore into (must be empty or new unless --overwrite)'))
+    .option('--path <path>', 'restore only this path inside the snapshot (repeatable)', collect)
+    .option('--overwrite', 'restore into a non-empty directory, replacing what differs and removing what the snapshot lacks')
+    .action(async (selector: string, o: { target?: string; path?: string[]; overwrite?: boolean }, c: Command) => {
+      const ctx = Context.of(io, c);
+      if (!o.target) throw new ClawbackError('USAGE', 'give --target DIR: the directory to restore into');
+      const target = resolve(io.cwd, o.target);
+      await ctx.withRepo(async (repo) => {
+        const r = await selectSnapshot(ctx, repo, selector);
+        const progress = makeProgress(ctx, 'restore', { filesTotal: r.snapshot.manifest.summary.files, bytesTotal: r.snapshot.manifest.summary.bytes });
+        const res = await restoreTree(repo, r.snapshot.manifest.tree, target, { paths: o.path, overwrite: o.overwrite, signal: io.signal, progress });
+        progress.done?.({ phase: 'restore', filesDone: res.files, bytesDone: res.bytes });
+        ctx.emit({ message_type: 'summary', snapshot: r.snapshot.id, version: r.snapshot.version, target, ...res });
+        ctx.out(`restored v${r.snapshot.version} (${shortId(r.snapshot.id)}) to ${target}: ${res.files} files, ${res.dirs} dirs, ${res.symlinks} symlinks, ${formatBytes(res.bytes)}`);
+      });
+    });
+
+  return cmd;
+}

@@ -1,0 +1,160 @@
+/**
+ * Shared CLI plumbing: global options, password lookup, opening (or first-use creating)
+ * the repository, and the output helpers every command uses.
+ */
+import { execFile } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
+import type { Command } from 'commander';
+import { ClawbackError } from '../errors.js';
+import { openBackend, parseLocation } from '../backend/location.js';
+import type { Backend } from '../backend/backend.js';
+import { initRepository, openRepository, type Repository } from '../repository/repository.js';
+import type { CliIo } from './io.js';
+import { jsonLine } from './format.js';
+
+/** Options every command accepts (set on the root command). */
+export interface GlobalOptions {
+  repo?: string;
+  json?: boolean;
+  quiet?: boolean;
+  cacheDir?: string;
+  passwordFile?: string;
+  passwordCommand?: string;
+}
+
+/** A command's view: the io, the parsed global options, and output helpers. */
+export class Context {
+  readonly io: CliIo;
+  readonly opts: GlobalOptions;
+
+  constructor(io: CliIo, opts: GlobalOptions) {
+    this.io = io;
+    this.opts = opts;
+  }
+
+  /** Builds the context of the command that is running. */
+  static of(io: CliIo, cmd: Command): Context {
+    return new Context(io, cmd.optsWithGlobals<GlobalOptions>());
+  }
+
+  get json(): boolean {
+    return this.opts.json === true;
+  }
+
+  /** Human output on stdout (suppressed with --json). */
+  out(text: string): void {
+    if (!this.json) this.io.stdout(text.endsWith('\n') ? text : text + '\n');
+  }
+
+  /** A message on stderr (suppressed with --quiet). */
+  info(text: string): void {
+    if (!this.opts.quiet) this.io.stderr(text.endsWith('\n') ? text : text + '\n');
+  }
+
+  /** A warning on stderr (always shown). */
+  warn(text: string): void {
+    this.io.stderr(`warning: ${text}\n`);
+  }
+
+  /** A JSON document on stdout (only with --json). */
+  emit(value: unknown): void {
+    if (this.json) this.io.stdout(jsonLine(value));
+  }
+
+  /** The repository location: --repo, CLAWBACK_REPO, or ~/.clawback/repo. */
+  get location(): string {
+    return this.opts.repo ?? this.io.env['CLAWBACK_REPO'] ?? join(homedir(), '.clawback', 'repo');
+  }
+
+  /** True when the location is the zero-set-up default. */
+  get isDefaultLocation(): boolean {
+    return this.opts.repo === undefined && this.io.env['CLAWBACK_REPO'] === undefined;
+  }
+
+  /** Cache directory: --cache-dir, CLAWBACK_CACHE_DIR, XDG_CACHE_HOME/clawback, ~/.cache/clawback. */
+  get cacheDir(): string {
+    const e = this.io.env;
+    return this.opts.cacheDir ?? e['CLAWBACK_CACHE_DIR'] ?? join(e['XDG_CACHE_HOME'] ?? join(homedir(), '.cache'), 'clawback');
+  }
+
+  /** Opens the backend of the repository location. */
+  backend(location = this.location): Promise<Backend> {
+    const loc = parseLocation(location, this.io.cwd);
+    return openBackend(loc, { env: this.io.env });
+  }
+
+  /**
+   * The password from --password-file, --password-command, CLAWBACK_PASSWORD,
+   * CLAWBACK_PASSWORD_FILE, CLAWBACK_PASSWORD_COMMAND, or undefined when none is configured.
+   */
+  async configuredPassword(): Promise<string | undefined> {
+    const e = this.io.env;
+    if (this.opts.passwordFile !== undefined) return this.readPasswordFile(this.opts.passwordFile);
+    if (this.opts.passwordCommand !== undefined) return runPasswordCommand(this.opts.passwordCommand);
+    if (e['CLAWBACK_PASSWORD'] !== undefined) return e['CLAWBACK_PASSWORD'];
+    if (e['CLAWBACK_PASSWORD_FILE'] !== undefined) return this.readPasswordFile(e['CLAWBACK_PASSWORD_FILE']);
+    if (e['CLAWBACK_PASSWORD_COMMAND'] !== undefined) return runPasswordCommand(e['CLAWBACK_PASSWORD_COMMAND']);
+    return undefined;
+  }
+
+  private async readPasswordFile(file: string): Promise<string> {
+    try {
+      return (await readFile(resolve(this.io.cwd, file), 'utf8')).replace(/\r?\n$/, '');
+    } catch (cause) {
+      throw new ClawbackError('USAGE', `cannot read the password file ${file}: ${(cause as Error).message}`, { cause });
+    }
+  }
+
+  /** The configured password, or a prompt on the terminal, or undefined. */
+  async password(prompt = 'repository password: '): Promise<string | undefined> {
+    const p = await this.configuredPassword();
+    if (p !== undefined) return p;
+    return this.io.readPassword ? this.io.readPassword(prompt) : undefined;
+  }
+
+  /**
+   * Opens the repository. When it does not exist and `autoInit` is set and the location is
+   * the default one, creates it (encrypted if a password is configured, else unencrypted).
+   * @throws ClawbackError 'REPO_NOT_FOUND', 'WRONG_PASSWORD'.
+   */
+  async openRepo(autoInit = false): Promise<Repository> {
+    const backend = await this.backend();
+    const cacheDir = this.cacheDir;
+    if (autoInit && this.isDefaultLocation && !(await backend.isRepository())) {
+      const password = await this.configuredPassword();
+      this.info(`creating the default repository at ${backend.location} (${password === undefined ? 'unencrypted: set CLAWBACK_PASSWORD to encrypt new repositories' : 'encrypted'})`);
+      return initRepository(backend, { password }, { cacheDir });
+    }
+    let password = await this.configuredPassword();
+    try {
+      return await openRepository(backend, { password, cacheDir });
+    } catch (err) {
+      if (err instanceof ClawbackError && err.code === 'WRONG_PASSWORD' && password === undefined && this.io.readPassword) {
+        password = await this.io.readPassword('repository password: ');
+        return openRepository(backend, { password, cacheDir });
+      }
+      throw err;
+    }
+  }
+
+  /** Runs `fn` with the open repository and closes it afterwards. */
+  async withRepo<T>(fn: (repo: Repository) => Promise<T>, autoInit = false): Promise<T> {
+    const repo = await this.openRepo(autoInit);
+    try {
+      return await fn(repo);
+    } finally {
+      await repo.close();
+    }
+  }
+}
+
+function runPasswordCommand(command: string): Promise<string> {
+  return new Promise((resolvePw, reject) => {
+    execFile('/bin/sh', ['-c', command], { timeout: 60_000 }, (err, stdout) => {
+      if (err) reject(new ClawbackError('USAGE', `the password command failed: ${err.message}`, { cause: err }));
+      else resolvePw(stdout.replace(/\r?\n$/, ''));
+    });
+  });
+}

@@ -1,0 +1,21 @@
+/**
+ * What the CLI needs from the process, injected so tests run commands in-process.
+ */
+
+/** The CLI's view of the process. */
+export interface CliIo {
+  /** Writes to standard output (results; JSON only with --json). */
+  stdout(text: string): void;
+  /** Writes to standard error (messages, warnings, progress). */
+  stderr(text: string): void;
+  /** Environment variables. */
+  env: Record<string, string | undefined>;
+  /** Working directory for relative paths. */
+  cwd: string;
+  /** True when standard error is a terminal (progress bars). */
+  stderrIsTTY: boolean;
+  /** Reads a password from the terminal without echo; undefined when there is no terminal. */
+  readPassword?: ((prompt: string) => Promise<string>) | undefined;
+  /** Aborted on SIGINT/SIGTERM. */
+  signal: AbortSignal;
+}

@@ -1,0 +1,45 @@
+#!/usr/bin/env node
+/**
+ * The `clawback` executable: the only module that touches `process`.
+ */
+import { runCli } from './run.js';
+import type { CliIo } from './io.js';
+
+const controller = new AbortController();
+let interrupts = 0;
+const onSignal = (sig: NodeJS.Signals) => {
+  interrupts++;
+  if (interrupts > 1) process.exit(130);
+  process.stderr.write(`\nclawback: ${sig} received, stopping (nothing partial is kept)…\n`);
+  controller.abort();
+};
+process.on('SIGINT', onSignal);
+process.on('SIGTERM', onSignal);
+
+async function readPassword(prompt: string): Promise<string> {
+  const { createInterface } = await import('node:readline');
+  return new Promise((resolve) => {
+    const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: true });
+    const out = rl as unknown as { _writeToOutput: (s: string) => void; output: NodeJS.WriteStream };
+    process.stderr.write(prompt);
+    out._writeToOutput = (s: string) => {
+      if (s.includes('\n')) process.stderr.write('\n');
+    };
+    rl.question('', (answer) => {
+      rl.close();
+      resolve(answer);
+    });
+  });
+}
+
+const io: CliIo = {
+  stdout: (s) => void process.stdout.write(s),
+  stderr: (s) => void process.stderr.write(s),
+  env: process.env,
+  cwd: process.cwd(),
+  stderrIsTTY: process.stderr.isTTY === true,
+  readPassword: process.stdin.isTTY ? readPassword : undefined,
+  signal: controller.signal,
+};
+
+process.exitCode = await runCli(process.argv.slice(2), io);
