@@ -6,12 +6,20 @@
  *
  * Databases:
  * - `blobs`: key = blob id (32 bytes) → pack id (32) || offset (u32 LE) || length (u32 LE)
- *   || raw_length (u32 LE) || type (u8)
+ *   || raw_length (u32 LE) || type (u8) || check (8 bytes: BLAKE3(key || the 45 bytes
+ *   before)[0..8]). A value whose check fails (bit rot in the cache file) makes the cache
+ *   report itself damaged; the repository then rebuilds it from the index files, so a
+ *   damaged cache can never make a snapshot reference a blob that is not stored.
+ *
+ * lmdb-js crashes the process (SIGSEGV) on a file with a damaged meta page, so
+ * {@link IndexCache.open} checks both meta pages and the lock file's magic first.
  * - `packs`: key = pack id (32 bytes) → size (f64 LE, bytes)
  * - `indexes`: key = index file id (32 bytes) → empty (the index files merged so far)
  * - `meta`: `format` → 1
  */
-import { rmSync, mkdirSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { Blake3Hasher } from '@napi-rs/blake-hash';
 import { open, type Database, type RootDatabase } from 'lmdb';
 import { ClawbackError } from '../errors.js';
 import { fromHex, toHex, type BlobId, type FileId } from '../ids.js';
@@ -31,16 +39,67 @@ export interface BlobLocation {
   rawLength: number;
 }
 
-const CACHE_FORMAT = 1;
+const CACHE_FORMAT = 2;
 const EMPTY = Buffer.alloc(0);
 
+const VALUE_BYTES = 45;
+const CHECK_BYTES = 8;
+
+function check(key: Buffer, value: Buffer): Buffer {
+  return Blake3Hasher.newDeriveKey('clawback index cache v1').update(key).update(value.subarray(0, VALUE_BYTES)).digestBuffer().subarray(0, CHECK_BYTES);
+}
+
+/** Thrown by lookups when the cache file is damaged; the repository rebuilds it. */
+export class CacheDamagedError extends ClawbackError {
+  constructor(path: string) {
+    super('INTEGRITY', `the local index cache at ${path} is damaged; it will be rebuilt from the repository's index files`);
+  }
+}
+
+const LMDB_MAGIC = 0xbeefc0de;
+
+/**
+ * True when the LMDB files at `dir` look sane enough to open: both meta pages of
+ * `data.mdb` carry LMDB's magic and data version 2, and `lock.mdb` (if present) its magic.
+ */
+export function lmdbFilesLookSane(dir: string, pageSize = 4096): boolean {
+  const data = join(dir, 'data.mdb');
+  if (!existsSync(data)) return true;
+  const read = (file: string, len: number): Buffer => {
+    const fd = openSync(file, 'r');
+    try {
+      const b = Buffer.alloc(len);
+      const n = readSync(fd, b, 0, len, 0);
+      return b.subarray(0, n);
+    } finally {
+      closeSync(fd);
+    }
+  };
+  const d = read(data, 2 * pageSize);
+  if (d.length < 2 * pageSize) return false;
+  for (const base of [0, pageSize]) {
+    if (d.readUInt32LE(base + 0x18) !== LMDB_MAGIC || (d.readUInt32LE(base + 0x1c) & 0xffff) !== 2) return false;
+  }
+  const lock = join(dir, 'lock.mdb');
+  if (existsSync(lock)) {
+    const l = read(lock, 8);
+    if (l.length < 8 || l.readUInt32LE(0) !== LMDB_MAGIC) return false;
+  }
+  return true;
+}
+
 function encodeLocation(l: BlobLocation): Buffer {
-  const v = Buffer.alloc(45);
+  const v = Buffer.alloc(VALUE_BYTES + CHECK_BYTES);
   v.write(l.packId, 0, 32, 'hex');
   v.writeUInt32LE(l.offset, 32);
   v.writeUInt32LE(l.length, 36);
   v.writeUInt32LE(l.rawLength, 40);
   v[44] = l.type === 'data' ? 0 : 1;
+  return v;
+}
+
+function sealValue(key: Buffer, v: Buffer): Buffer {
+  check(key, v).copy(v, VALUE_BYTES);
   return v;
 }
 
@@ -78,6 +137,7 @@ export class IndexCache {
    */
   static open(path: string): IndexCache {
     const attempt = (): IndexCache => {
+      if (!lmdbFilesLookSane(path)) throw new Error('damaged LMDB meta pages');
       mkdirSync(path, { recursive: true, mode: 0o700 });
       const root = open({ path, maxDbs: 8, compression: false, noSubdir: false, mapSize: 1 << 30 });
       const c = new IndexCache(path, root);
@@ -104,13 +164,16 @@ export class IndexCache {
 
   /** The location of `id`, if indexed. */
   get(id: BlobId): BlobLocation | undefined {
-    const v = this.blobs.getBinary(fromHex(id));
-    return v === undefined ? undefined : decodeLocation(id, v);
+    const key = fromHex(id);
+    const v = this.blobs.getBinary(key);
+    if (v === undefined) return undefined;
+    if (v.length !== VALUE_BYTES + CHECK_BYTES || !check(key, v).equals(v.subarray(VALUE_BYTES))) throw new CacheDamagedError(this.path);
+    return decodeLocation(id, v);
   }
 
-  /** True if `id` is indexed. */
+  /** True if `id` is indexed (the entry's check is verified). */
   has(id: BlobId): boolean {
-    return this.blobs.doesExist(fromHex(id));
+    return this.get(id) !== undefined;
   }
 
   /** Size in bytes of an indexed pack, if known. */
@@ -136,7 +199,7 @@ export class IndexCache {
         for (const b of p.blobs) {
           const key = fromHex(b.id);
           if (!this.blobs.doesExist(key)) {
-            this.blobs.put(key, encodeLocation({ ...b, packId: p.id }));
+            this.blobs.put(key, sealValue(key, encodeLocation({ ...b, packId: p.id })));
           }
         }
       }
@@ -155,7 +218,10 @@ export class IndexCache {
   /** Every indexed blob, in id order. */
   *allBlobs(): Generator<BlobLocation> {
     for (const { key, value } of this.blobs.getRange()) {
-      yield decodeLocation(toHex(key as Buffer), value as Buffer);
+      const k = key as Buffer;
+      const v = value as Buffer;
+      if (v.length !== VALUE_BYTES + CHECK_BYTES || !check(k, v).equals(v.subarray(VALUE_BYTES))) throw new CacheDamagedError(this.path);
+      yield decodeLocation(toHex(k), v);
     }
   }
 

@@ -100,10 +100,13 @@ export class BlobSaver {
    * Saves a blob unless it exists. Resolves once the blob is accepted (backpressure); the
    * ticket's `done` settles when it is sealed into a pack.
    * @param id the keyed BLAKE3 of `plaintext` (the caller computed it).
+   * @param force write the blob even if the committed index has it (gc repacking a blob
+   *   whose only copies are in packs about to be deleted); still deduplicated against
+   *   blobs saved in this session.
    */
-  async save(type: BlobType, id: BlobId, plaintext: Uint8Array): Promise<SaveTicket> {
+  async save(type: BlobType, id: BlobId, plaintext: Uint8Array, force = false): Promise<SaveTicket> {
     this.check();
-    if (this.has(id)) return { id, added: false, done: Promise.resolve() };
+    if (this.pending.has(id) || (!force && this.host.isIndexed(id))) return { id, added: false, done: Promise.resolve() };
     this.pending.set(id, null);
     while (this.sealingBytes > 0 && this.sealingBytes + plaintext.byteLength > this.limits.sealBytes) {
       await Promise.race(this.sealing);

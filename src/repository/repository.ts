@@ -12,7 +12,8 @@ import { blobId, fileId } from '../crypto/hash.js';
 import { shortId, type BlobId, type FileId } from '../ids.js';
 import type { BlobType } from '../pack/format.js';
 import { decodeIndex, encodeIndex, MAX_INDEX_BYTES, type IndexedPack } from '../index/format.js';
-import { IndexCache, type BlobLocation } from '../index/cache.js';
+import { CacheDamagedError, IndexCache, type BlobLocation } from '../index/cache.js';
+import { rm } from 'node:fs/promises';
 import { DEFAULT_CHUNKER, DEFAULT_SQLITE_CHUNKER, validateChunkerParams, type ChunkerParams } from '../chunker/params.js';
 import { createChunker, type Chunker } from '../chunker/index.js';
 import { decodeConfig, encodeConfig, FORMAT_VERSION, type RepoConfig } from './config.js';
@@ -156,6 +157,7 @@ export class Repository {
   private readonly keys: MasterKeys;
   private readonly options: OpenOptions;
   private cache: IndexCache | undefined;
+  private cacheOpening: Promise<IndexCache> | undefined;
   private pool: SealPool | undefined;
   private saver: BlobSaver | undefined;
   private readonly chunkers = new Map<string, Chunker>();
@@ -208,7 +210,9 @@ export class Repository {
 
   /** The LMDB index cache, synchronized with the index files on first use. */
   async index(): Promise<IndexCache> {
-    if (!this.cache) {
+    if (this.cache) return this.cache;
+    // Concurrent first calls share one opening.
+    this.cacheOpening ??= (async () => {
       const cache = IndexCache.open(join(this.cachePath, 'index'));
       try {
         await this.syncIndex(cache);
@@ -217,8 +221,11 @@ export class Repository {
         throw err;
       }
       this.cache = cache;
-    }
-    return this.cache;
+      return cache;
+    })().finally(() => {
+      this.cacheOpening = undefined;
+    });
+    return this.cacheOpening;
   }
 
   /** Lists the index files in the backend. */
@@ -273,44 +280,70 @@ export class Repository {
     return id;
   }
 
+  /**
+   * Runs `fn`; if the cache turns out damaged (bit rot in the LMDB file), deletes and
+   * rebuilds it from the index files and runs `fn` once more.
+   */
+  private async withCache<T>(fn: () => T | Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      if (!(err instanceof CacheDamagedError)) throw err;
+      await this.rebuildCache();
+      return fn();
+    }
+  }
+
+  /** Deletes the local index cache and rebuilds it from the index files. */
+  async rebuildCache(): Promise<void> {
+    this.cache?.close();
+    this.cache = undefined;
+    await rm(join(this.cachePath, 'index'), { recursive: true, force: true });
+    await this.index();
+  }
+
   /** Where a blob is, from the index or this session's uploads. */
   async lookup(id: BlobId): Promise<BlobLocation | undefined> {
-    return this.saver?.pendingLocation(id) ?? (await this.index()).get(id);
+    const pending = this.saver?.pendingLocation(id);
+    if (pending) return pending;
+    return this.withCache(async () => (await this.index()).get(id));
   }
 
   /** True if the blob exists (indexed or written in this session). */
   async hasBlob(id: BlobId): Promise<boolean> {
-    if (this.saver?.has(id)) return true;
-    return (await this.index()).has(id);
+    return this.withCache(async () => (this.saver ? this.saver.has(id) : (await this.index()).has(id)));
   }
 
   // ---------------------------------------------------------------- blobs
 
   private async blobSaver(): Promise<BlobSaver> {
-    if (!this.saver) {
-      const cache = await this.index();
-      this.pool ??= new SealPool(this.cipher, this.keys.encrypt, this.config.compression.level, this.options.sealThreads);
-      const limits: SaverLimits = {
-        packSize: this.config.packSize,
-        sealBytes: 64 << 20,
-        uploads: 2,
-        indexEvery: 100_000,
-        ...this.options.limits,
-      };
-      this.saver = new BlobSaver(
-        { backend: this.backend, cipher: this.cipher, pool: this.pool, isIndexed: (id) => cache.has(id), writeIndex: async (p) => void (await this.writeIndex(p)) },
-        limits,
-      );
-    }
+    if (this.saver) return this.saver;
+    // Synchronous from here on: concurrent first calls must share one saver.
+    await this.index();
+    if (this.saver) return this.saver;
+    this.pool ??= new SealPool(this.cipher, this.keys.encrypt, this.config.compression.level, this.options.sealThreads);
+    const limits: SaverLimits = {
+      packSize: this.config.packSize,
+      sealBytes: 64 << 20,
+      uploads: 2,
+      indexEvery: 100_000,
+      ...this.options.limits,
+    };
+    this.saver = new BlobSaver(
+      { backend: this.backend, cipher: this.cipher, pool: this.pool, isIndexed: (id) => this.cache!.has(id), writeIndex: async (p) => void (await this.writeIndex(p)) },
+      limits,
+    );
     return this.saver;
   }
 
   /**
    * Saves a blob unless it exists. Resolves when accepted (backpressure); `done` settles
    * once it is sealed into a pack. Call {@link flush} before referencing it from a snapshot.
+   * With `options.force` the blob is written even when the index has it (gc repacking live
+   * blobs out of packs it deletes); it is still written only once per session.
    */
-  async saveBlob(type: BlobType, plaintext: Uint8Array, id: BlobId = this.blobId(plaintext)): Promise<SaveTicket> {
-    return (await this.blobSaver()).save(type, id, plaintext);
+  async saveBlob(type: BlobType, plaintext: Uint8Array, id: BlobId = this.blobId(plaintext), options: { force?: boolean } = {}): Promise<SaveTicket> {
+    return (await this.blobSaver()).save(type, id, plaintext, options.force ?? false);
   }
 
   /** Counters of blobs written since open. */

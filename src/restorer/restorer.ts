@@ -16,7 +16,7 @@
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
 import { chmod, lstat, lutimes, mkdir, open, readdir, rename, rm, symlink, unlink, utimes } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { ClawbackError, isClawbackError, throwIfAborted } from '../errors.js';
 import type { BlobId } from '../ids.js';
 import type { Progress } from '../progress.js';
@@ -75,9 +75,16 @@ async function lstatOrUndefined(p: string) {
   }
 }
 
-function timeOf(ns: bigint): number {
-  // fs.utimes takes seconds as a number; sub-microsecond precision is lost here.
-  return Number(ns) / 1e9;
+/**
+ * Seconds for fs.utimes from ns. Node and libuv pass times as a double and truncate to
+ * ns, so exactness below ~0.1 µs is impossible; rounding to the µs and adding 50 ns makes
+ * the truncation land on the right microsecond (mtimes restore exactly to the µs).
+ */
+export function timeOf(ns: bigint): number {
+  const sec = ns / 1_000_000_000n;
+  const rem = ns % 1_000_000_000n;
+  const us = Math.round(Number(rem) / 1000);
+  return Number(sec) + us / 1e6 + 5e-8;
 }
 
 /**
@@ -183,7 +190,6 @@ export class Restorer {
         if (!wanted.has(name)) await rm(join(dir, name), { recursive: true, force: true });
       }
     }
-    void isRoot;
   }
 
   private async restoreSubdir(node: TreeNode, path: string, include: string[][] | undefined): Promise<void> {
@@ -255,7 +261,6 @@ export class Restorer {
     } finally {
       await fh.close();
     }
-    void dirname;
   }
 }
 

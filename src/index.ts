@@ -1,0 +1,38 @@
+/**
+ * clawback's library API: everything the CLI does, typed and documented. Open a backend,
+ * open (or init) a repository on it, then snapshot, list, select and restore.
+ *
+ * ```ts
+ * const repo = await openRepository(await openBackend('/path/to/repo'), { password });
+ * try { … } finally { await repo.close(); }
+ * ```
+ */
+export { ClawbackError, isClawbackError, type ErrorCode } from './errors.js';
+export type { BlobId, FileId, SnapshotId } from './ids.js';
+export type { Progress, ProgressState } from './progress.js';
+export type { Backend, FileType, Handle, FileInfo, LoadRange } from './backend/backend.js';
+export { openBackend, parseLocation, type Location, type OpenBackendOptions } from './backend/location.js';
+export { LocalBackend } from './backend/local.js';
+export { MemoryBackend } from './backend/mem.js';
+export {
+  initRepository,
+  openRepository,
+  defaultCacheDir,
+  Repository,
+  type InitOptions,
+  type OpenOptions,
+} from './repository/repository.js';
+export type { RepoConfig } from './repository/config.js';
+export { repairIndex, type RepairResult } from './repository/repair.js';
+export type { ChunkerParams } from './chunker/params.js';
+export { createSnapshot, pathsSource, type CreateSnapshotOptions, type CreatedSnapshot } from './archiver/create-snapshot.js';
+export type { ArchiveHooks, CaptureResult, EntryInfo } from './archiver/archiver.js';
+export { restoreTree, checkTarget, type RestoreOptions, type RestoreResult, type RestoreHooks } from './restorer/restorer.js';
+export { listSnapshots, loadSnapshot, removeSnapshot, type SnapshotList } from './snapshot/store.js';
+export { assignVersions, resolveSelector, filterBySource, type SnapshotEntry, type Versioned, type Resolved } from './snapshot/selector.js';
+export type { SnapshotManifest, SnapshotSummary, SnapshotKind } from './snapshot/manifest.js';
+export { validateLabel } from './snapshot/label.js';
+export { applyPolicy, type RetentionPolicy, type PolicyDecision } from './snapshot/policy.js';
+export { walkTree, findNode, loadTree, type WalkEntry } from './tree/walk.js';
+export type { Tree, TreeNode, NodeType } from './tree/node.js';
+export { VERSION } from './version.js';

@@ -1,0 +1,161 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { readdir, rm, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { LocalBackend } from '../../src/backend/local.js';
+import { MemoryBackend } from '../../src/backend/mem.js';
+import { initRepository, openRepository } from '../../src/repository/repository.js';
+import { repairIndex } from '../../src/repository/repair.js';
+import { SealPool } from '../../src/repository/seal-pool.js';
+import { aesCipher, noneCipher, openEnvelope } from '../../src/crypto/envelope.js';
+import { ClawbackError } from '../../src/errors.js';
+import { FAST_INIT, makeTmp } from '../helpers/tmp.js';
+
+let tmp: { dir: string; cleanup: () => Promise<void> };
+beforeEach(async () => {
+  tmp = await makeTmp();
+});
+afterEach(async () => {
+  await tmp.cleanup();
+});
+
+describe('repository', () => {
+  it('init then open with the right password; wrong password fails with WRONG_PASSWORD and writes nothing', async () => {
+    const be = new LocalBackend(join(tmp.dir, 'repo'));
+    const repo = await initRepository(be, { password: 'pw', ...FAST_INIT }, { cacheDir: join(tmp.dir, 'c') });
+    expect(repo.encrypted).toBe(true);
+    await repo.close();
+    const listing = async () => (await readdir(join(tmp.dir, 'repo'), { recursive: true })).sort();
+    const before = await listing();
+    await expect(openRepository(be, { password: 'nope', cacheDir: join(tmp.dir, 'c') })).rejects.toMatchObject({ code: 'WRONG_PASSWORD' });
+    await expect(openRepository(be, { cacheDir: join(tmp.dir, 'c') })).rejects.toMatchObject({ code: 'WRONG_PASSWORD', message: /encrypted/ });
+    expect(await listing()).toEqual(before);
+    const again = await openRepository(be, { password: 'pw', cacheDir: join(tmp.dir, 'c') });
+    expect(again.config.id).toBe(repo.config.id);
+    await again.close();
+  });
+
+  it('refuses init over an existing repository and open of a missing one', async () => {
+    const be = new MemoryBackend();
+    await expect(openRepository(be)).rejects.toMatchObject({ code: 'REPO_NOT_FOUND' });
+    const r = await initRepository(be, { password: undefined, ...FAST_INIT }, { cacheDir: join(tmp.dir, 'c') });
+    await r.close();
+    await expect(initRepository(be, { password: undefined, ...FAST_INIT })).rejects.toMatchObject({ code: 'REPO_EXISTS' });
+  });
+
+  it('saves, dedups and loads blobs; survives deleting the LMDB cache', async () => {
+    const be = new MemoryBackend();
+    const cacheDir = join(tmp.dir, 'c');
+    const repo = await initRepository(be, { password: 'pw', ...FAST_INIT }, { cacheDir, sealThreads: 2 });
+    const blobs = Array.from({ length: 200 }, (_, i) => randomBytes(1000 + i * 100));
+    const ids: string[] = [];
+    for (const b of blobs) {
+      const t = await repo.saveBlob('data', b);
+      ids.push(t.id);
+      expect(t.added).toBe(true);
+    }
+    expect((await repo.saveBlob('data', blobs[0]!)).added).toBe(false);
+    await repo.flush();
+    expect(repo.saveStats.blobsAdded).toBe(200);
+    expect((await repo.listFiles('data')).length).toBeGreaterThan(1);
+    for (let i = 0; i < blobs.length; i++) expect(await repo.loadBlob(ids[i]!)).toEqual(blobs[i]);
+    await repo.close();
+
+    await rm(cacheDir, { recursive: true, force: true });
+    const r2 = await openRepository(be, { password: 'pw', cacheDir });
+    for (let i = 0; i < blobs.length; i += 17) expect(await r2.loadBlob(ids[i]!)).toEqual(blobs[i]);
+    expect((await r2.saveBlob('data', blobs[5]!)).added).toBe(false);
+    await r2.close();
+  });
+
+  it('repair index rebuilds the index from the packs alone', async () => {
+    const be = new MemoryBackend();
+    const cacheDir = join(tmp.dir, 'c');
+    const repo = await initRepository(be, { password: undefined, ...FAST_INIT }, { cacheDir });
+    const ids = [];
+    for (let i = 0; i < 50; i++) ids.push((await repo.saveBlob(i % 5 ? 'data' : 'tree', Buffer.alloc(5000, i))).id);
+    await repo.flush();
+    await repo.close();
+    for (const id of await (async () => { const out = []; for await (const f of be.list('index')) out.push(f.name); return out; })()) {
+      await be.remove({ type: 'index', name: id });
+    }
+    await rm(cacheDir, { recursive: true, force: true });
+    const r2 = await openRepository(be, { cacheDir });
+    await expect(r2.loadBlob(ids[0]!)).rejects.toMatchObject({ code: 'BLOB_NOT_FOUND' });
+    const res = await repairIndex(r2);
+    expect(res.blobs).toBe(50);
+    expect(res.damagedPacks).toEqual([]);
+    for (let i = 0; i < 50; i++) expect(await r2.loadBlob(ids[i]!)).toEqual(Buffer.alloc(5000, i));
+    await r2.close();
+  });
+
+  it('a damaged LMDB cache is rebuilt without data loss', async () => {
+    const be = new MemoryBackend();
+    const cacheDir = join(tmp.dir, 'c');
+    const repo = await initRepository(be, { password: 'pw', ...FAST_INIT }, { cacheDir });
+    const id = (await repo.saveBlob('data', Buffer.from('hello world'))).id;
+    await repo.flush();
+    const path = repo.cachePath;
+    await repo.close();
+    const files = await readdir(join(path, 'index'));
+    for (const f of files) await writeFile(join(path, 'index', f), Buffer.alloc(4096, 0xab));
+    const r2 = await openRepository(be, { password: 'pw', cacheDir });
+    expect((await r2.loadBlob(id)).toString()).toBe('hello world');
+    await r2.close();
+  });
+
+  it('a damaged cache entry (bit rot in a value) is detected and the cache rebuilt', async () => {
+    const be = new MemoryBackend();
+    const cacheDir = join(tmp.dir, 'c');
+    const repo = await initRepository(be, { password: undefined, ...FAST_INIT }, { cacheDir });
+    const id = (await repo.saveBlob('data', Buffer.from('some content'))).id;
+    await repo.flush();
+    const path = join(repo.cachePath, 'index');
+    await repo.close();
+    const { open } = await import('lmdb');
+    const env = open({ path, maxDbs: 8 });
+    const db = env.openDB<Buffer, Buffer>({ name: 'blobs', keyEncoding: 'binary', encoding: 'binary' });
+    const key = Buffer.from(id, 'hex');
+    const v = Buffer.from(db.getBinary(key)!);
+    v[33] = v[33]! ^ 1; // flip a bit of the offset
+    await db.put(key, v);
+    await env.close();
+    const r2 = await openRepository(be, { cacheDir });
+    expect((await r2.loadBlob(id)).toString()).toBe('some content');
+    await r2.close();
+  });
+
+  it('key add/remove/list: a second password opens; the last key cannot be removed', async () => {
+    const be = new MemoryBackend();
+    const cacheDir = join(tmp.dir, 'c');
+    const repo = await initRepository(be, { password: 'one', ...FAST_INIT }, { cacheDir });
+    const second = await repo.addKey('two', {}, FAST_INIT.scrypt);
+    expect((await repo.listKeys()).length).toBe(2);
+    await expect(repo.removeKey(repo.keyId)).rejects.toMatchObject({ code: 'USAGE' });
+    await repo.close();
+    const r2 = await openRepository(be, { password: 'two', cacheDir });
+    expect(r2.keyId).toBe(second);
+    await r2.removeKey((await r2.listKeys()).find((k) => !k.current)!.id);
+    await expect(r2.removeKey(second)).rejects.toMatchObject({ code: 'USAGE', message: /last key/ });
+    await r2.close();
+    await expect(openRepository(be, { password: 'one', cacheDir })).rejects.toMatchObject({ code: 'WRONG_PASSWORD' });
+  });
+});
+
+describe('seal pool', () => {
+  it('worker output is exactly the envelope format, encrypted and not', async () => {
+    for (const key of [Buffer.alloc(32, 7), undefined]) {
+      const cipher = key ? aesCipher(key) : noneCipher;
+      const pool = new SealPool(cipher, key, 3, 2);
+      const inputs = [Buffer.alloc(100_000, 1), Buffer.from(Array.from({ length: 70_000 }, (_, i) => (i * 7919) & 255)), Buffer.alloc(10, 2)];
+      const sealed = await Promise.all(inputs.map((d) => pool.seal(d)));
+      sealed.forEach((s, i) => expect(openEnvelope(cipher, s, 'b', inputs[i]!.length, true)).toEqual(inputs[i]));
+      expect(sealed[0]!.length).toBeLessThan(1000);
+      await pool.close();
+    }
+  });
+});
+
+it('errors carry codes', () => {
+  expect(new ClawbackError('USAGE', 'x').toJSON()).toMatchObject({ code: 'USAGE', message: 'x' });
+});
