@@ -45,7 +45,8 @@ describe.each([
     const loc = (await repo.lookup(bNode!.content![0]!))!;
     const packPath = join(repoDir, 'data', loc.packId.slice(0, 2), loc.packId);
     const bytes = await readFile(packPath);
-    bytes[loc.offset + Math.floor(loc.length / 2)] ^= 0x10;
+    const at = loc.offset + Math.floor(loc.length / 2);
+    bytes[at] = bytes[at]! ^ 0x10;
     await writeFile(packPath, bytes);
 
     const out = join(tmp.dir, 'out');
