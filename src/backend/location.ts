@@ -32,6 +32,7 @@ export interface S3Location {
   kind: 's3';
   /** `http(s)://host[:port]`, or undefined for AWS S3. */
   endpoint: string | undefined;
+  /** The bucket name. */
   bucket: string;
   /** Key prefix without leading/trailing `/`; `''` for the bucket root. */
   prefix: string;

@@ -42,7 +42,9 @@ import { CONFIG_PATH, checkRange, dirFor, handleFromPath, pathFor, resolveRange 
 
 /** Static S3 credentials. Without them the SDK's default chain is used (env, profile, IMDS). */
 export interface S3Credentials {
+  /** Access key id (`AWS_ACCESS_KEY_ID`). */
   accessKeyId: string;
+  /** Secret access key (`AWS_SECRET_ACCESS_KEY`). */
   secretAccessKey: string;
   /** For temporary (STS) credentials. */
   sessionToken?: string;
@@ -89,6 +91,7 @@ export interface S3ErrorContext {
   op: string;
   /** Endpoint URL as shown to the user. */
   endpoint: string;
+  /** The bucket name. */
   bucket: string;
   /** The object key, or the listing prefix. */
   key: string;
@@ -241,6 +244,7 @@ export class S3Backend implements Backend {
   readonly location: string;
   /** The endpoint as shown in messages (the AWS regional endpoint when none was given). */
   readonly endpoint: string;
+  /** The bucket name. */
   readonly bucket: string;
   /** Key prefix, without leading/trailing `/`; `''` for the bucket root. */
   readonly prefix: string;

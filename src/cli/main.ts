@@ -5,6 +5,9 @@
 import { runCli } from './run.js';
 import type { CliIo } from './io.js';
 
+// The AWS SDK warns once per process on Node < 22; clawback supports Node 20 on purpose.
+process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
+
 const controller = new AbortController();
 let interrupts = 0;
 const onSignal = (sig: NodeJS.Signals) => {
@@ -34,6 +37,7 @@ async function readPassword(prompt: string): Promise<string> {
 
 const io: CliIo = {
   stdout: (s) => void process.stdout.write(s),
+  stdoutBytes: (b) => (process.stdout.write(b) ? undefined : new Promise<void>((resolve) => process.stdout.once('drain', () => resolve()))),
   stderr: (s) => void process.stderr.write(s),
   env: process.env,
   cwd: process.cwd(),

@@ -38,6 +38,12 @@ export interface InitOptions {
   /** scrypt parameters; default: calibrated to ~0.5 s here. */
   scrypt?: ScryptParams;
   owner?: Partial<KeyOwner>;
+  /**
+   * Share chunking and blob ids with another repository (`init --copy-chunker-params`):
+   * its chunker parameters, chunker seed and blob-id hash key. Then `copy` between the two
+   * moves blobs as they are instead of re-chunking. (The encryption key stays separate.)
+   */
+  chunkingFrom?: Repository;
 }
 
 /** Options for {@link openRepository} (and the repository returned by init). */
@@ -76,22 +82,24 @@ export async function initRepository(backend: Backend, init: InitOptions, open: 
   if (await backend.isRepository()) {
     throw new ClawbackError('REPO_EXISTS', `a repository already exists at ${backend.location}: use it, or choose another --repo`);
   }
-  const chunker = init.chunker ?? DEFAULT_CHUNKER;
-  const sqliteChunker = init.sqliteChunker ?? DEFAULT_SQLITE_CHUNKER;
+  const from = init.chunkingFrom;
+  const chunker = from?.config.chunker ?? init.chunker ?? DEFAULT_CHUNKER;
+  const sqliteChunker = from?.config.sqliteChunker ?? init.sqliteChunker ?? DEFAULT_SQLITE_CHUNKER;
   validateChunkerParams(chunker);
   validateChunkerParams(sqliteChunker);
   const level = init.compressionLevel ?? 3;
   if (!Number.isInteger(level) || level < 0 || level > 19) throw new ClawbackError('USAGE', `compression level ${level} is out of range 0..19`);
   const packSize = init.packSize ?? 16 << 20;
   const encrypted = init.password !== undefined;
-  const keys: MasterKeys = encrypted ? { encrypt: randomKey(), hash: randomKey() } : { hash: randomKey() };
+  const hash = from ? Buffer.from(from.masterKeys.hash) : randomKey();
+  const keys: MasterKeys = encrypted ? { encrypt: randomKey(), hash } : { hash };
   const config: RepoConfig = {
     version: FORMAT_VERSION,
     id: randomBytes(32).toString('hex'),
     created: new Date().toISOString(),
     chunker,
     sqliteChunker,
-    chunkerSeed: randomBytes(32).toString('hex'),
+    chunkerSeed: from?.config.chunkerSeed ?? randomBytes(32).toString('hex'),
     hash: 'blake3-keyed-256',
     compression: { algorithm: 'zstd', level },
     cipher: encrypted ? 'aes-256-gcm' : 'none',
@@ -179,6 +187,20 @@ export class Repository {
   /** True when blobs and metadata are encrypted. */
   get encrypted(): boolean {
     return this.keys.encrypt !== undefined;
+  }
+
+  /**
+   * True when `other` chunks files the same way and names blobs with the same ids, so blobs
+   * can be copied between the two as they are.
+   */
+  sharesChunkingWith(other: Repository): boolean {
+    const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+    return (
+      this.config.chunkerSeed === other.config.chunkerSeed &&
+      same(this.config.chunker, other.config.chunker) &&
+      same(this.config.sqliteChunker, other.config.sqliteChunker) &&
+      this.keys.hash.equals(other.keys.hash)
+    );
   }
 
   /** Master keys (for key management and copy). */
