@@ -20,6 +20,7 @@ import { decodeConfig, encodeConfig, FORMAT_VERSION, type RepoConfig } from './c
 import { createKeyFile, openKeyFile, parseKeyFile, type KeyOwner, type MasterKeys } from './keys.js';
 import { calibrateScrypt, type ScryptParams } from './kdf.js';
 import { SealPool } from './seal-pool.js';
+import type { PackCache } from './pack-cache.js';
 import { BlobSaver, type SaveTicket, type SaverLimits } from './blob-saver.js';
 
 /** Largest snapshot/lock/config plaintext accepted, bytes. */
@@ -383,17 +384,22 @@ export class Repository {
    * @throws ClawbackError 'BLOB_NOT_FOUND' if not indexed, 'INTEGRITY' (naming pack and blob)
    *   if the stored bytes are damaged.
    */
-  async loadBlob(id: BlobId): Promise<Buffer> {
+  async loadBlob(id: BlobId, packs?: PackCache): Promise<Buffer> {
     const loc = await this.lookup(id);
     if (!loc) throw new ClawbackError('BLOB_NOT_FOUND', `blob ${shortId(id)} is not in the index (repair with \`clawback repair index\`, check with \`clawback verify\`)`, { details: { blob: id } });
-    return this.readBlob(loc);
+    return this.readBlob(loc, packs);
   }
 
-  /** Reads the blob at `loc` and verifies it. */
-  async readBlob(loc: BlobLocation): Promise<Buffer> {
+  /**
+   * Reads the blob at `loc` and verifies it; through `packs` (whole-pack reads) when given,
+   * else with one ranged read.
+   */
+  async readBlob(loc: BlobLocation, packs?: PackCache): Promise<Buffer> {
     let stored: Uint8Array;
     try {
-      stored = await this.backend.load({ type: 'data', name: loc.packId }, { offset: loc.offset, length: loc.length });
+      stored = packs
+        ? (await packs.get(loc.packId)).subarray(loc.offset, loc.offset + loc.length)
+        : await this.backend.load({ type: 'data', name: loc.packId }, { offset: loc.offset, length: loc.length });
     } catch (err) {
       if (isClawbackError(err, 'BLOB_NOT_FOUND')) {
         throw new ClawbackError('INTEGRITY', `pack ${shortId(loc.packId)} holding blob ${shortId(loc.id)} is missing`, { cause: err, details: { pack: loc.packId, blob: loc.id } });

@@ -21,6 +21,7 @@ import { ClawbackError, isClawbackError, throwIfAborted } from '../errors.js';
 import type { BlobId } from '../ids.js';
 import type { Progress } from '../progress.js';
 import type { Repository } from '../repository/repository.js';
+import { PackCache } from '../repository/pack-cache.js';
 import { decodeTree } from '../tree/codec.js';
 import type { TreeNode } from '../tree/node.js';
 
@@ -109,11 +110,14 @@ export class Restorer {
   private readonly failures: RestoreFailure[] = [];
   private readonly result: RestoreResult = { files: 0, dirs: 0, symlinks: 0, bytes: 0 };
   private running = 0;
+  /** Whole-pack reads: blobs are restored in the order they were written. */
+  private readonly packs: PackCache;
   private readonly waiters: (() => void)[] = [];
 
   constructor(repo: Repository, opts: RestoreOptions) {
     this.repo = repo;
     this.opts = opts;
+    this.packs = new PackCache(repo.backend);
   }
 
   private async slot(): Promise<void> {
@@ -249,7 +253,7 @@ export class Restorer {
       let written = 0;
       for (const id of node.content ?? []) {
         throwIfAborted(this.opts.signal);
-        const data = await this.repo.loadBlob(id);
+        const data = await this.repo.loadBlob(id, this.packs);
         await fh.write(data, 0, data.length, written);
         written += data.length;
       }
