@@ -36,3 +36,15 @@ export { applyPolicy, type RetentionPolicy, type PolicyDecision } from './snapsh
 export { walkTree, findNode, loadTree, type WalkEntry } from './tree/walk.js';
 export type { Tree, TreeNode, NodeType } from './tree/node.js';
 export { VERSION } from './version.js';
+
+// Maintenance: verify, forget, gc, locks, stats, diff.
+export { verifyRepository, parseSubset, type VerifyOptions, type VerifyReport, type Finding, type FindingKind } from './checker/index.js';
+export { planPrune, executePlan, type PrunePlan, type PruneResult, type PlanOptions } from './pruner/index.js';
+export { acquireLock, unlockRepository, listLocks, Lock, type LockOptions, type LockInfo } from './repository/lock.js';
+export { forgetSnapshots, type ForgetOptions, type ForgetResult } from './snapshot/forget.js';
+export { snapshotStats, type SnapshotStats } from './snapshot/stats.js';
+export { diffTrees, type Change, type ChangeKind } from './tree/diff.js';
+// Copying between repositories, portable archives.
+export { copySnapshots, type CopyOptions, type CopyResult } from './copier/copy.js';
+export { exportSnapshot, type ExportOptions, type ExportResult } from './portable/export.js';
+export { inspectArchive, importArchive, type ImportOptions, type ImportResult } from './portable/import.js';

@@ -220,37 +220,43 @@ export class Archiver {
     names.sort(compareNames);
     const nodes: (TreeNode | undefined)[] = new Array(names.length);
     const pendingFiles: Promise<void>[] = [];
-    for (let i = 0; i < names.length; i++) {
-      const name = names[i]!;
-      const childAbs = join(abs, name);
-      const childRel = rel === '' ? name : `${rel}/${name}`;
-      const bad = nameProblem(name);
-      if (bad) {
-        this.problem(childAbs, `name cannot be stored: ${bad}`);
-        continue;
+    try {
+      for (let i = 0; i < names.length; i++) {
+        const name = names[i]!;
+        const childAbs = join(abs, name);
+        const childRel = rel === '' ? name : `${rel}/${name}`;
+        const bad = nameProblem(name);
+        if (bad) {
+          this.problem(childAbs, `name cannot be stored: ${bad}`);
+          continue;
+        }
+        let st: BigIntStats;
+        try {
+          st = await lstat(childAbs, { bigint: true });
+        } catch (err) {
+          this.problem(childAbs, describe(err));
+          continue;
+        }
+        const entry: EntryInfo = { absPath: childAbs, relPath: childRel, stats: st };
+        if (this.opts.hooks?.include && !this.opts.hooks.include(entry)) continue;
+        if (st.isDirectory()) {
+          nodes[i] = await this.saveEntry(childAbs, childRel, st, parent?.get(name), entry);
+        } else {
+          await this.sem.acquire();
+          const idx = i;
+          pendingFiles.push(
+            this.saveEntry(childAbs, childRel, st, parent?.get(name), entry)
+              .then((n) => {
+                nodes[idx] = n;
+              })
+              .finally(() => this.sem.release()),
+          );
+        }
       }
-      let st: BigIntStats;
-      try {
-        st = await lstat(childAbs, { bigint: true });
-      } catch (err) {
-        this.problem(childAbs, describe(err));
-        continue;
-      }
-      const entry: EntryInfo = { absPath: childAbs, relPath: childRel, stats: st };
-      if (this.opts.hooks?.include && !this.opts.hooks.include(entry)) continue;
-      if (st.isDirectory()) {
-        nodes[i] = await this.saveEntry(childAbs, childRel, st, parent?.get(name), entry);
-      } else {
-        await this.sem.acquire();
-        const idx = i;
-        pendingFiles.push(
-          this.saveEntry(childAbs, childRel, st, parent?.get(name), entry)
-            .then((n) => {
-              nodes[idx] = n;
-            })
-            .finally(() => this.sem.release()),
-        );
-      }
+    } catch (err) {
+      // Let started file saves settle so none rejects unobserved (e.g. on abort).
+      await Promise.allSettled(pendingFiles);
+      throw err;
     }
     await Promise.all(pendingFiles);
     return this.saveTree({ nodes: nodes.filter((n): n is TreeNode => n !== undefined) });

@@ -11,8 +11,22 @@ import { ClawbackError } from '../errors.js';
 import { openBackend, parseLocation } from '../backend/location.js';
 import type { Backend } from '../backend/backend.js';
 import { initRepository, openRepository, type Repository } from '../repository/repository.js';
+import { acquireLock, describeLock, type Lock } from '../repository/lock.js';
 import type { CliIo } from './io.js';
 import { jsonLine } from './format.js';
+import { ioWithConfig } from './config-io.js';
+import { parseDurationMs } from './duration.js';
+
+/** Which repository lock a command takes (docs/MAINTENANCE.md §Locks). */
+export type LockMode = 'shared' | 'exclusive' | 'none';
+
+/** Options of {@link Context.withRepo}. */
+export interface WithRepoOptions {
+  /** Create the default repository when it does not exist (see {@link Context.openRepo}). */
+  autoInit?: boolean;
+  /** Lock to hold while `fn` runs; default `shared`. */
+  lock?: LockMode;
+}
 
 /** Options every command accepts (set on the root command). */
 export interface GlobalOptions {
@@ -22,6 +36,10 @@ export interface GlobalOptions {
   cacheDir?: string;
   passwordFile?: string;
   passwordCommand?: string;
+  /** `--retry-lock DURATION`: how long to wait for a conflicting lock. */
+  retryLock?: string;
+  /** `--config FILE` (a path), `--no-config` (false); see cli/config-io.ts. */
+  config?: string | boolean;
 }
 
 /** A command's view: the io, the parsed global options, and output helpers. */
@@ -36,7 +54,8 @@ export class Context {
 
   /** Builds the context of the command that is running. */
   static of(io: CliIo, cmd: Command): Context {
-    return new Context(io, cmd.optsWithGlobals<GlobalOptions>());
+    const opts = cmd.optsWithGlobals<GlobalOptions>();
+    return new Context(ioWithConfig(io, opts.config), opts);
   }
 
   get json(): boolean {
@@ -139,12 +158,31 @@ export class Context {
     }
   }
 
-  /** Runs `fn` with the open repository and closes it afterwards. */
-  async withRepo<T>(fn: (repo: Repository) => Promise<T>, autoInit = false): Promise<T> {
-    const repo = await this.openRepo(autoInit);
+  /**
+   * Runs `fn` with the open repository, holding the lock `options.lock` (default shared;
+   * waiting up to `--retry-lock`), then releases the lock and closes the repository.
+   * A boolean `options` is the old `autoInit` flag.
+   * @throws ClawbackError 'LOCKED' naming the holder when the lock stays taken.
+   */
+  async withRepo<T>(fn: (repo: Repository) => Promise<T>, options: WithRepoOptions | boolean = {}): Promise<T> {
+    const o: WithRepoOptions = typeof options === 'boolean' ? { autoInit: options } : options;
+    const retryFor = this.opts.retryLock === undefined ? 0 : parseDurationMs(this.opts.retryLock, '--retry-lock');
+    const repo = await this.openRepo(o.autoInit ?? false);
+    let lock: Lock | undefined;
     try {
+      const mode = o.lock ?? 'shared';
+      if (mode !== 'none') {
+        lock = await acquireLock(repo, {
+          exclusive: mode === 'exclusive',
+          retryFor,
+          signal: this.io.signal,
+          onWait: (holder) => this.info(`repository is locked (${describeLock(holder)}); waiting up to ${this.opts.retryLock ?? '0s'}…`),
+          onRefreshError: (err) => this.warn(`could not refresh the repository lock: ${(err as Error).message}`),
+        });
+      }
       return await fn(repo);
     } finally {
+      await lock?.release().catch((err: unknown) => this.warn(`could not remove the repository lock ${lock?.id ?? ''}: ${(err as Error).message} (\`clawback unlock\` removes it once stale)`));
       await repo.close();
     }
   }

@@ -8,6 +8,11 @@ export interface CliIo {
   stdout(text: string): void;
   /** Writes to standard error (messages, warnings, progress). */
   stderr(text: string): void;
+  /**
+   * Writes binary data to standard output (`dump`); the promise, if any, resolves when the
+   * output can take more (backpressure). Absent where binary output is impossible.
+   */
+  stdoutBytes?(bytes: Uint8Array): void | Promise<void>;
   /** Environment variables. */
   env: Record<string, string | undefined>;
   /** Working directory for relative paths. */

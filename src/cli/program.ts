@@ -10,9 +10,21 @@ import { makeSnapshotCommand } from './commands/snapshot.js';
 import { makeLsCommand } from './commands/ls.js';
 import { makeKeyCommand } from './commands/key.js';
 import { makeRepairCommand } from './commands/repair.js';
+import { makeCopyCommand } from './commands/copy.js';
+import { makeVerifyCommand } from './commands/verify.js';
+import { makeForgetCommand } from './commands/forget.js';
+import { makeGcCommand } from './commands/gc.js';
+import { makeUnlockCommand } from './commands/unlock.js';
+import { makeStatsCommand } from './commands/stats.js';
+import { makeDiffCommand } from './commands/diff.js';
+import { makeDumpCommand } from './commands/dump.js';
+import { makeFindCommand } from './commands/find.js';
+import { makeDaemonCommand } from './commands/daemon.js';
+import { makeStatusCommand } from './commands/status.js';
+import { makeExportCommand, makeImportCommand } from './commands/portable.js';
 
 /** Subcommand factories, in help order. Later features register here. */
-export const COMMANDS: ((io: CliIo) => Command)[] = [makeInitCommand, makeSnapshotCommand, makeLsCommand, makeKeyCommand, makeRepairCommand];
+export const COMMANDS: ((io: CliIo) => Command)[] = [makeInitCommand, makeSnapshotCommand, makeLsCommand, makeKeyCommand, makeRepairCommand, makeCopyCommand, makeVerifyCommand, (io) => makeForgetCommand(io), makeGcCommand, makeUnlockCommand, makeStatsCommand, makeDiffCommand, makeDumpCommand, makeFindCommand, makeExportCommand, makeImportCommand, makeDaemonCommand, makeStatusCommand];
 
 /** Builds the CLI for one run. */
 export function createProgram(io: CliIo): Command {
@@ -25,6 +37,9 @@ export function createProgram(io: CliIo): Command {
     .option('--cache-dir <dir>', 'local cache directory (env CLAWBACK_CACHE_DIR)')
     .option('--password-file <file>', 'read the password from a file (env CLAWBACK_PASSWORD_FILE)')
     .option('--password-command <cmd>', 'run a command that prints the password (env CLAWBACK_PASSWORD_COMMAND)')
+    .option('--retry-lock <duration>', 'wait this long for a locked repository (e.g. 30s, 5m, 1h) instead of failing with exit 11')
+    .option('--config <file>', 'config file: JSON5, or an openclaw.json with a backup section (env CLAWBACK_CONFIG; default ~/.config/clawback/config.json5)')
+    .option('--no-config', 'ignore the config file')
     .showHelpAfterError()
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.stdout(s), writeErr: (s) => io.stderr(s) });

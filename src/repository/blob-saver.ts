@@ -9,7 +9,8 @@
  * every {@link SaverLimits.indexEvery} blobs.
  */
 import type { Backend } from '../backend/backend.js';
-import { ClawbackError } from '../errors.js';
+import { ClawbackError, isClawbackError } from '../errors.js';
+import { fileId } from '../crypto/hash.js';
 import type { Cipher } from '../crypto/envelope.js';
 import type { BlobId } from '../ids.js';
 import { PackWriter } from '../pack/writer.js';
@@ -146,8 +147,7 @@ export class BlobSaver {
     this.writers[type] = new PackWriter();
     const pack = w.finish(this.host.cipher);
     while (this.uploading.size >= this.limits.uploads) await Promise.race(this.uploading);
-    const up = this.host.backend
-      .save({ type: 'data', name: pack.id }, pack.bytes)
+    const up = this.uploadPack(pack.id, pack.bytes)
       .then(async () => {
         this.stats.packsWritten++;
         for (const e of pack.entries) this.pending.set(e.id, { ...e, packId: pack.id });
@@ -160,6 +160,24 @@ export class BlobSaver {
       })
       .finally(() => this.uploading.delete(up));
     this.uploading.add(up);
+  }
+
+  /**
+   * Uploads a pack. Packs are named by their hash, so an existing file of that name holds
+   * the same bytes (unencrypted packs are deterministic: a snapshot re-run after a crash
+   * rebuilds identical packs) — unless it is damaged: then it is replaced.
+   */
+  private async uploadPack(id: string, bytes: Buffer): Promise<void> {
+    const h = { type: 'data' as const, name: id };
+    try {
+      await this.host.backend.save(h, bytes);
+    } catch (err) {
+      if (!isClawbackError(err, 'ALREADY_EXISTS')) throw err;
+      const existing = await this.host.backend.load(h);
+      if (fileId(existing) === id) return;
+      await this.host.backend.remove(h);
+      await this.host.backend.save(h, bytes);
+    }
   }
 
   private async writeIndex(): Promise<void> {

@@ -18,6 +18,7 @@
  * This module reads `process.pid` and probes pids with `process.kill(pid, 0)`: both are
  * intrinsic to what a lock is. Both can be overridden in {@link LockOptions} for tests.
  */
+import { randomBytes } from 'node:crypto';
 import { hostname, userInfo } from 'node:os';
 import { ClawbackError, isClawbackError, throwIfAborted } from '../errors.js';
 import { shortId, type FileId } from '../ids.js';
@@ -103,10 +104,14 @@ function defaultUsername(): string {
   }
 }
 
-/** Serializes a lock file's plaintext (UTF-8 JSON, keys in a fixed order). */
+/**
+ * Serializes a lock file's plaintext (UTF-8 JSON, keys in a fixed order). A random `nonce`
+ * makes every lock file unique, so two locks taken by one process in the same millisecond
+ * never share a name (lock files are named by their hash; unencrypted ones are plain JSON).
+ */
 export function encodeLockInfo(info: LockInfo): Buffer {
   const { time, host, pid, exclusive, username } = info;
-  return Buffer.from(JSON.stringify({ time, host, pid, exclusive, username }), 'utf8');
+  return Buffer.from(JSON.stringify({ time, host, pid, exclusive, username, nonce: randomBytes(8).toString('hex') }), 'utf8');
 }
 
 /**

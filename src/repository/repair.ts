@@ -44,10 +44,13 @@ export async function repairIndex(repo: Repository, progress?: Progress): Promis
     progress?.update?.({ phase: 'repair index', filesDone: ++done, bytesDone: 0 });
   }
   const newIndexFiles: FileId[] = [];
-  for (let i = 0; i < packs.length || (i === 0 && old.length > 0); i += PACKS_PER_INDEX) {
-    // The first new file supersedes every old one (even when there are no packs at all).
-    newIndexFiles.push(await repo.writeIndex(packs.slice(i, i + PACKS_PER_INDEX), i === 0 ? old : []));
-  }
+  // All new files first, then one last file that supersedes the old ones: a crash in
+  // between leaves old and new files side by side, never packs without an index.
+  const slices: IndexedPack[][] = [];
+  for (let i = 0; i < packs.length; i += PACKS_PER_INDEX) slices.push(packs.slice(i, i + PACKS_PER_INDEX));
+  const last = slices.pop() ?? [];
+  for (const slice of slices) newIndexFiles.push(await repo.writeIndex(slice));
+  if (last.length > 0 || old.length > 0) newIndexFiles.push(await repo.writeIndex(last, old));
   for (const id of old) await repo.backend.remove({ type: 'index', name: id });
   await repo.syncIndex();
   return { packs: packs.length, blobs, damagedPacks, newIndexFiles, removedIndexFiles: old };

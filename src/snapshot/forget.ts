@@ -1,6 +1,7 @@
 /**
  * `forget`: remove snapshot manifests, chosen by a retention policy (`policy.ts`) or by
- * explicit selectors (`forget v3 before-upgrade`). Only manifests are removed; their data
+ * explicit selectors (`forget v3 before-upgrade`); a snapshot file that cannot be read is
+ * removed only when named by an id prefix. Only manifests are removed; their data
  * stays until `gc`. Versions (`vN`) are computed from the remaining snapshots, so they
  * renumber; ids and labels never change. The caller holds the exclusive lock.
  */
@@ -35,7 +36,7 @@ export interface ForgetOptions {
 export interface ForgetResult {
   /** One decision per readable snapshot, oldest first. */
   decisions: ForgetDecision[];
-  /** Ids removed (empty on a dry run). */
+  /** Ids removed (empty on a dry run), including damaged snapshot files named by id prefix. */
   removed: SnapshotId[];
   /** Snapshot files that could not be read (never removed by a policy). */
   damaged: DamagedSnapshot[];
@@ -55,15 +56,29 @@ export async function forgetSnapshots(repo: Repository, opts: ForgetOptions): Pr
   const { entries, damaged } = await listSnapshots(repo);
   const versioned = assignVersions(entries);
   let decisions: ForgetDecision[];
+  const damagedChosen: SnapshotId[] = [];
   if (hasSelectors) {
     const chosen = new Set<SnapshotId>();
-    for (const sel of opts.selectors!) chosen.add(resolveSelector(sel, entries).snapshot.id);
+    for (const sel of opts.selectors!) {
+      // A damaged snapshot file can be named by an id prefix (it has no time or label).
+      const prefix = sel.toLowerCase();
+      const bad = /^[0-9a-f]{6,64}$/.test(prefix) ? damaged.filter((d) => d.id.startsWith(prefix)) : [];
+      if (bad.length === 1 && !entries.some((e) => e.id.startsWith(prefix))) {
+        damagedChosen.push(bad[0]!.id);
+        continue;
+      }
+      chosen.add(resolveSelector(sel, entries).snapshot.id);
+    }
     decisions = versioned.map((v) => ({ snapshot: v, keep: !chosen.has(v.id), reasons: chosen.has(v.id) ? [] : ['not selected'] }));
   } else {
     decisions = applyPolicy(versioned, opts.policy!, opts.now ?? new Date()).map((d) => ({ snapshot: d.snapshot, keep: d.keep, reasons: d.reasons }));
   }
   const removed: SnapshotId[] = [];
   if (!opts.dryRun) {
+    for (const id of damagedChosen) {
+      await removeSnapshot(repo, id);
+      removed.push(id);
+    }
     for (const d of decisions) {
       if (d.keep) continue;
       await removeSnapshot(repo, d.snapshot.id);

@@ -3,7 +3,7 @@
  */
 import { Command } from 'commander';
 import { ClawbackError } from '../../errors.js';
-import { initRepository } from '../../repository/repository.js';
+import { initRepository, openRepository } from '../../repository/repository.js';
 import type { CliIo } from '../io.js';
 import { Context } from '../context.js';
 
@@ -14,7 +14,8 @@ export function makeInitCommand(io: CliIo): Command {
     .option('--no-password', 'create an unencrypted repository (local use only; credential files are never stored in it)')
     .option('--compression-level <n>', 'zstd level 0..19 (0 = off)', (v) => Number(v))
     .option('--pack-size <MiB>', 'target pack size in MiB', (v) => Number(v))
-    .action(async (o: { password: boolean; compressionLevel?: number; packSize?: number }, c: Command) => {
+    .option('--copy-chunker-params-from <location>', 'chunk like this repository (same chunker, seed and blob ids) so `copy` between them moves blobs as they are; its password from CLAWBACK_FROM_PASSWORD or the usual ones')
+    .action(async (o: { password: boolean; compressionLevel?: number; packSize?: number; copyChunkerParamsFrom?: string }, c: Command) => {
       const ctx = Context.of(io, c);
       let password: string | undefined;
       if (o.password) {
@@ -30,15 +31,18 @@ export function makeInitCommand(io: CliIo): Command {
         if (password === '') throw new ClawbackError('USAGE', 'the password is empty: choose a non-empty one, or pass --no-password');
       }
       const backend = await ctx.backend();
+      const from = o.copyChunkerParamsFrom === undefined ? undefined : await openRepository(await ctx.backend(o.copyChunkerParamsFrom), { password: io.env['CLAWBACK_FROM_PASSWORD'] ?? (await ctx.configuredPassword()), cacheDir: ctx.cacheDir });
       const repo = await initRepository(
         backend,
         {
           password,
           ...(o.compressionLevel !== undefined ? { compressionLevel: o.compressionLevel } : {}),
           ...(o.packSize !== undefined ? { packSize: Math.round(o.packSize * 1024 * 1024) } : {}),
+          ...(from ? { chunkingFrom: from } : {}),
         },
         { cacheDir: ctx.cacheDir },
       );
+      await from?.close();
       try {
         ctx.emit({ message_type: 'initialized', id: repo.config.id, repository: backend.location, encrypted: repo.encrypted });
         ctx.out(`created ${repo.encrypted ? 'encrypted' : 'UNENCRYPTED'} repository ${repo.config.id.slice(0, 10)} at ${backend.location}`);

@@ -50,7 +50,7 @@ export function makeKeyCommand(io: CliIo): Command {
         const id = await repo.addKey(await newPassword(ctx, io));
         ctx.emit({ message_type: 'key_added', id });
         ctx.out(`added key ${shortId(id)}`);
-      });
+      }, { lock: 'exclusive' });
     });
 
   cmd
@@ -65,7 +65,7 @@ export function makeKeyCommand(io: CliIo): Command {
         await repo.removeKey(ids[0]!);
         ctx.emit({ message_type: 'key_removed', id: ids[0] });
         ctx.out(`removed key ${shortId(ids[0]!)}`);
-      });
+      }, { lock: 'exclusive' });
     });
 
   cmd
@@ -79,7 +79,7 @@ export function makeKeyCommand(io: CliIo): Command {
         await repo.removeKey(repo.keyId, true);
         ctx.emit({ message_type: 'key_changed', id, removed: repo.keyId });
         ctx.out(`password changed: key ${shortId(repo.keyId)} replaced by ${shortId(id)}`);
-      });
+      }, { lock: 'exclusive' });
     });
 
   return cmd;

@@ -19,7 +19,7 @@ export function makeRepairCommand(io: CliIo): Command {
         ctx.emit({ message_type: 'summary', ...r });
         ctx.out(`index rebuilt from ${r.packs} packs (${r.blobs} blobs): wrote ${r.newIndexFiles.length} index file(s), removed ${r.removedIndexFiles.length}`);
         if (r.damagedPacks.length > 0) ctx.warn(`${r.damagedPacks.length} pack(s) could not be read and were left out; run \`clawback verify\``);
-      });
+      }, { lock: 'exclusive' });
     });
   return cmd;
 }

@@ -1,0 +1,50 @@
+/**
+ * The data sets of ../shared/BENCH.md as built by make-datasets.sh under `$BENCHDATA`
+ * (default /tmp/benchdata): which version directories each has, in snapshot order, and the
+ * b3sum manifest of its final version (to check restores).
+ */
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+
+/** One data set. */
+export interface DataSet {
+  name: string;
+  /** Absolute version directories, in snapshot order (v1 first). */
+  versions: string[];
+  /** b3sum manifest of the last version (`<hash>  ./path` lines). */
+  manifest: string;
+  /** Snapshots kept by the "forget half + gc" step (the newest ones). */
+  keepLast: number;
+}
+
+/** Names accepted on the command line, in the order they run when none is given. */
+export const DATASET_NAMES = ['agent', 'npmver', 'kernel', 'big'] as const;
+
+/** Root of the data sets. */
+export function benchDataDir(): string {
+  return process.env['BENCHDATA'] ?? '/tmp/benchdata';
+}
+
+/**
+ * Locates a data set.
+ * @throws Error telling how to build it when it is missing or unfinished.
+ */
+export function loadDataSet(name: string, root = benchDataDir()): DataSet {
+  const dir = join(root, name);
+  if (!existsSync(join(dir, '.done'))) {
+    throw new Error(`data set ${name} is not built under ${root}: run BENCHDATA=${root} ../shared/bench/make-datasets.sh ${name}`);
+  }
+  const versions = readdirSync(dir, { withFileTypes: true })
+    .filter((d) => d.isDirectory() && /^v\d+$/.test(d.name))
+    .map((d) => d.name)
+    .sort((a, b) => Number(a.slice(1)) - Number(b.slice(1)))
+    .map((v) => join(dir, v));
+  if (versions.length < 2) throw new Error(`data set ${name} under ${root} has fewer than two versions`);
+  const manifest = join(root, 'manifests', `${name}.b3`);
+  if (!existsSync(manifest)) throw new Error(`manifest ${manifest} is missing: rebuild the data set with FORCE=1`);
+  // Two versions: v1 is snapshotted twice (first + no-change), then v2; forgetting "half"
+  // forgets both v1 snapshots so gc has v1-only data to reclaim. A series of N versions
+  // (npmver) keeps the newest half of the versions.
+  const keepLast = versions.length === 2 ? 1 : Math.ceil(versions.length / 2);
+  return { name, versions, manifest, keepLast };
+}

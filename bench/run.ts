@@ -1,0 +1,135 @@
+/**
+ * `npm run bench -- [agent|npmver|kernel|big]…`: clawback, restic and borg side by side on
+ * the data sets of ../shared/BENCH.md (built under $BENCHDATA, default /tmp/benchdata).
+ *
+ * For each data set and each of BENCH_REPS (default 3) repetitions, every tool gets a fresh
+ * repository and runs: first snapshot of v1, no-change snapshot, snapshot of the next
+ * version(s), full restore of the latest (checked against the b3sum manifest), verify
+ * reading all data, forget half + gc. Tools alternate (the order rotates every repetition)
+ * and the page cache is warmed first. Nothing is deleted until the end of the run (ext4
+ * without a journal here makes file creation slow right after mass deletion).
+ *
+ * On the agent set, `clawback-profile` also runs: the same data as an agent profile (JSON
+ * manifest), so SQLite databases are captured through the backup API as 'sqlite' nodes.
+ *
+ * Env: BENCH_REPS (3), BENCH_TOOLS (clawback,restic,borg,clawback-profile),
+ * BENCH_WORK (/tmp/benchwork), BENCH_QUIET / BENCH_QUIET_MAX_S (lib/quiet.ts),
+ * BENCH_CLAWBACK (dist | tsx, see lib/build.ts), BENCH_KEEP=1 keeps repositories and restores.
+ *
+ * Writes bench/results/<date>-<sets>.md (the tables) and .json (every sample) and prints
+ * the tables. Exits 1 when any tool failed (a failed restore check is a failure).
+ */
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { buildClawback, ROOT } from './lib/build.js';
+import { DATASET_NAMES, loadDataSet } from './lib/datasets.js';
+import { describeMachine, machineInfo } from './lib/machine.js';
+import { markdownTable, medians } from './lib/report.js';
+import { recoverStages, Stage } from './lib/stage.js';
+import { warmCache } from './lib/check.js';
+import { runSuite, type ToolRun } from './lib/suite.js';
+import { clawbackCommands, clawbackHasProfiles, clawbackTool } from './lib/tools/clawback.js';
+import { restic } from './lib/tools/restic.js';
+import { borg } from './lib/tools/borg.js';
+import type { Tool } from './lib/tools/tool.js';
+
+const log = (s: string): void => void process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${s}\n`);
+
+const sets = process.argv.slice(2).filter((a) => a !== '--');
+for (const s of sets) {
+  if (!(DATASET_NAMES as readonly string[]).includes(s)) {
+    console.error(`unknown data set ${s}: choose from ${DATASET_NAMES.join(', ')}`);
+    process.exit(2);
+  }
+}
+if (sets.length === 0) sets.push('agent', 'npmver');
+const reps = Number(process.env['BENCH_REPS'] ?? 3);
+const workRoot = process.env['BENCH_WORK'] ?? '/tmp/benchwork';
+mkdirSync(workRoot, { recursive: true });
+for (const f of recoverStages(workRoot)) log(`moved back ${f} left by an interrupted run`);
+
+const build = await buildClawback();
+const commands = await clawbackCommands(build);
+const work = mkdtempSync(join(workRoot, `run-${new Date().toISOString().slice(0, 10)}-`));
+const all: Tool[] = [clawbackTool(build, commands), restic, borg];
+// The agent set is also snapshotted as an agent profile (SQLite through the backup API, as
+// 'sqlite' nodes with the fixed chunker) when this clawback has profiles.
+if (await clawbackHasProfiles(build)) {
+  const manifest = join(work, 'bench-agent.json');
+  writeFileSync(manifest, JSON.stringify({ name: 'bench-agent', state_dirs: ['notes', 'sessions', 'state'] }));
+  all.push(clawbackTool(build, commands, { name: 'clawback-profile', agentManifest: manifest }));
+}
+const wanted = (process.env['BENCH_TOOLS'] ?? 'clawback,restic,borg,clawback-profile').split(',');
+const selected = all.filter((t) => wanted.includes(t.name));
+/** Tools for one data set: the profile variant only on the agent set. */
+const toolsFor = (set: string): Tool[] => selected.filter((t) => t.name !== 'clawback-profile' || set === 'agent');
+const machine = await machineInfo();
+const versions: Record<string, string> = {};
+for (const t of selected) versions[t.name] = await t.version();
+const started = new Date();
+log(`machine: ${describeMachine(machine)}`);
+for (const v of Object.values(versions)) log(`version: ${v}`);
+
+const stage = new Stage(work);
+const results: Record<string, ToolRun[]> = {};
+const onSignal = (): void => {
+  stage.unmount();
+  process.exit(130);
+};
+process.on('SIGINT', onSignal);
+process.on('SIGTERM', onSignal);
+try {
+  for (const name of sets) {
+    const ds = loadDataSet(name);
+    log(`data set ${name}: ${ds.versions.length} versions; warming the page cache`);
+    await warmCache(ds.versions);
+    const runs: ToolRun[] = [];
+    const tools = toolsFor(name);
+    for (let rep = 1; rep <= reps; rep++) {
+      const order = tools.map((_, i) => tools[(i + rep - 1) % tools.length]!);
+      for (const tool of order) {
+        log(`${name} repetition ${rep}/${reps}: ${tool.name}`);
+        const dir = join(work, `${name}-${tool.name}-r${rep}`);
+        mkdirSync(dir);
+        runs.push(await runSuite(tool.instance(dir), ds, stage, dir, rep, log));
+      }
+    }
+    results[name] = runs;
+    console.log(`\n${markdownTable(name, runs, ds.versions.length > 2 ? ` (v2..v${ds.versions.length}, summed)` : '')}\n`);
+  }
+} finally {
+  stage.unmount();
+}
+
+const date = started.toISOString().replace(/:/g, '').slice(0, 15);
+const header = [
+  `# clawback vs restic vs borg — ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC`,
+  '',
+  `Machine: ${describeMachine(machine)}. Versions: ${[...new Set(Object.values(versions))].join('; ')}.`,
+  `Medians of ${reps} alternating repetitions, warm page cache; each repetition uses a fresh repository.`,
+  `Data: ../shared/BENCH.md data sets under ${process.env['BENCHDATA'] ?? '/tmp/benchdata'}. "forget half" keeps the newest snapshot of two-version sets (forgets both v1 snapshots) and the newest 3 of npmver's 7.`,
+  'Restores were checked against the b3sum manifests (clawback-profile: SQLite databases byte-equal past their 100-byte header, which the backup API rewrites). Repo MB is `du -sb` after the step, with what the step added.',
+  'clawback-profile (agent set only): the same data snapshotted as an agent profile (`--manifest` with state dirs notes, sessions, state), so the SQLite databases go through the backup API and are cut by the fixed SQLite chunker.',
+  '',
+];
+const md = header.concat(Object.entries(results).map(([n, runs]) => `## ${n}\n\n${markdownTable(n, runs, loadDataSet(n).versions.length > 2 ? ` (v2..v${loadDataSet(n).versions.length}, summed)` : '')}\n`)).join('\n');
+const outDir = join(ROOT, 'bench', 'results');
+mkdirSync(outDir, { recursive: true });
+const base = join(outDir, `${date}-${sets.join('-')}`);
+writeFileSync(`${base}.md`, md);
+writeFileSync(
+  `${base}.json`,
+  JSON.stringify({ started: started.toISOString(), finished: new Date().toISOString(), machine, versions, reps, clawbackBuild: build.mode, medians: Object.fromEntries(Object.entries(results).map(([n, r]) => [n, medians(r)])), runs: results }, null, 2),
+);
+log(`wrote ${base}.md and .json`);
+if (process.env['BENCH_KEEP'] !== '1') {
+  log(`deleting ${work}`);
+  rmSync(work, { recursive: true, force: true });
+}
+if (build.mode === 'dist') rmSync(build.root, { recursive: true, force: true });
+const failed = Object.values(results).flat().filter((r) => r.error !== undefined);
+if (failed.length > 0) {
+  console.error(`${failed.length} pass(es) FAILED:`);
+  for (const f of failed) console.error(`- ${f.tool} repetition ${f.rep}: ${f.error}`);
+  process.exit(1);
+}

@@ -1,0 +1,160 @@
+/**
+ * Executing a gc plan (docs/MAINTENANCE.md §gc). The caller holds the exclusive lock.
+ *
+ * Order, chosen so that a crash (SIGKILL) after any step leaves a repository that
+ * `verify` reports clean apart from unreferenced packs and superseded index files, and
+ * that the next gc finishes:
+ *
+ * 1. delete unreferenced packs (in no live index: nothing can use them);
+ * 2. repack: read each partly used pack whole, open and re-check every kept blob, and save
+ *    it again (`force`: the index has it, but only in a pack about to go);
+ * 3. flush: the new packs, then an index file for them (blobs now listed twice: allowed);
+ * 4. write ONE new index file listing every kept pack and every new pack, superseding
+ *    every index file present (one file, so the switch is atomic);
+ * 5. delete the superseded index files, then rebuild the local cache;
+ * 6. delete the unused and the repacked packs (no live index lists them any more).
+ *
+ * Nothing is deleted before the new index is written, except packs already unreferenced.
+ */
+import { ClawbackError, throwIfAborted } from '../errors.js';
+import type { FileId } from '../ids.js';
+import type { IndexedPack } from '../index/format.js';
+import type { Progress } from '../progress.js';
+import type { Repository } from '../repository/repository.js';
+import { planTotals, type PrunePlan } from './plan.js';
+
+/** Steps of {@link executePlan}, reported through `onStep`. */
+export type PruneStep = 'delete-unreferenced' | 'repack' | 'flush' | 'write-index' | 'delete-index' | 'delete-packs' | 'done';
+
+/** Options of {@link executePlan}. */
+export interface ExecuteOptions {
+  signal?: AbortSignal | undefined;
+  progress?: Progress | undefined;
+  /** Called as each step starts (tests and logs). */
+  onStep?: (step: PruneStep) => void;
+}
+
+/** What gc did. */
+export interface PruneResult {
+  /** Packs deleted (unused, repacked and unreferenced). */
+  deletedPacks: number;
+  /** Bytes of the packs deleted. */
+  deletedBytes: number;
+  repackedPacks: number;
+  /** Blobs copied into new packs. */
+  repackedBlobs: number;
+  /** Packs written by repacking. */
+  newPacks: number;
+  /** Bytes of the packs written. */
+  newPackBytes: number;
+  /** The index file written, if the index was rewritten. */
+  indexFile: FileId | undefined;
+  removedIndexFiles: number;
+}
+
+/**
+ * Carries out `plan`; see the module comment.
+ * @throws ClawbackError 'INTEGRITY' when the plan has refusals (nothing is done) or a blob to
+ *   repack is damaged (nothing has been deleted but unreferenced packs); 'ABORTED'; backend errors.
+ */
+export async function executePlan(repo: Repository, plan: PrunePlan, opts: ExecuteOptions = {}): Promise<PruneResult> {
+  if (plan.refusals.length > 0) {
+    throw new ClawbackError('INTEGRITY', `gc refused: ${plan.refusals.join('\n  ')}`, { details: { refusals: plan.refusals, missing: plan.missing } });
+  }
+  const step = (s: PruneStep): void => opts.onStep?.(s);
+  const totals = planTotals(plan);
+  const result: PruneResult = { deletedPacks: 0, deletedBytes: 0, repackedPacks: 0, repackedBlobs: 0, newPacks: 0, newPackBytes: 0, indexFile: undefined, removedIndexFiles: 0 };
+  const report = (bytesDone: number): void => opts.progress?.update?.({ phase: 'gc', filesDone: result.deletedPacks + result.repackedPacks, bytesDone, bytesTotal: totals.repackBytes });
+
+  // 1. unreferenced packs
+  step('delete-unreferenced');
+  for (const u of plan.unreferenced) {
+    throwIfAborted(opts.signal);
+    await repo.backend.remove({ type: 'data', name: u.id });
+    result.deletedPacks++;
+    result.deletedBytes += u.size;
+  }
+
+  // 2. repack
+  step('repack');
+  const before = { ...repo.saveStats };
+  const repacked = plan.packs.filter((p) => p.action === 'repack');
+  const tickets: Promise<void>[] = [];
+  let bytesRead = 0;
+  for (const p of repacked) {
+    throwIfAborted(opts.signal);
+    const bytes = await repo.backend.load({ type: 'data', name: p.id });
+    for (const e of plan.repackEntries.get(p.id) ?? []) {
+      let plain: Buffer;
+      try {
+        plain = repo.openBlob({ ...e, packId: p.id }, bytes.subarray(e.offset, e.offset + e.length));
+      } catch (err) {
+        throw new ClawbackError('INTEGRITY', `gc stopped before deleting anything: ${(err as Error).message}. Run \`clawback verify --read-data\``, { cause: err, details: { pack: p.id, blob: e.id } });
+      }
+      const t = await repo.saveBlob(e.type, plain, e.id, { force: true });
+      tickets.push(t.done);
+      result.repackedBlobs++;
+    }
+    result.repackedPacks++;
+    bytesRead += bytes.byteLength;
+    report(bytesRead);
+  }
+
+  // 3. flush the new packs (and their own index file)
+  step('flush');
+  await Promise.all(tickets);
+  await repo.flush();
+  result.newPacks = repo.saveStats.packsWritten - before.packsWritten;
+  result.newPackBytes = repo.saveStats.storedBytesAdded - before.storedBytesAdded;
+
+  // 4. one new index file superseding all present ones
+  const known = new Set(plan.indexFiles);
+  let toRemove: FileId[];
+  if (plan.rewriteIndex) {
+    step('write-index');
+    const now = [...(await repo.listIndexFiles())].sort();
+    const finalPacks: IndexedPack[] = [];
+    for (const p of plan.packs) {
+      if (p.action !== 'keep') continue;
+      const s = plan.state.packs.get(p.id)!;
+      finalPacks.push({ id: s.id, size: s.size, blobs: s.blobs });
+    }
+    const listed = new Set(finalPacks.map((p) => p.id));
+    for (const id of now) {
+      if (known.has(id)) continue;
+      // Written since planning: the repacked packs' index file (or, without the lock, someone else's).
+      for (const p of (await repo.loadIndexFile(id)).packs) {
+        if (!listed.has(p.id)) {
+          listed.add(p.id);
+          finalPacks.push(p);
+        }
+      }
+    }
+    result.indexFile = await repo.writeIndex(finalPacks, now);
+    toRemove = now;
+  } else {
+    toRemove = plan.supersededIndexFiles;
+  }
+
+  // 5. old index files, then the cache
+  step('delete-index');
+  for (const id of toRemove) {
+    throwIfAborted(opts.signal);
+    await repo.backend.remove({ type: 'index', name: id });
+    result.removedIndexFiles++;
+  }
+  await repo.syncIndex();
+
+  // 6. unused and repacked packs
+  step('delete-packs');
+  for (const p of plan.packs) {
+    if (p.action === 'keep') continue;
+    throwIfAborted(opts.signal);
+    await repo.backend.remove({ type: 'data', name: p.id });
+    result.deletedPacks++;
+    result.deletedBytes += p.size;
+  }
+  step('done');
+  opts.progress?.done?.({ phase: 'gc', filesDone: result.deletedPacks, bytesDone: bytesRead });
+  return result;
+}

@@ -1,0 +1,293 @@
+/**
+ * Planning `gc` (docs/MAINTENANCE.md §gc), after restic's `prune`:
+ *
+ * 1. Mark: walk every tree of every snapshot (trees loaded through the index files, not the
+ *    cache) and collect every reachable blob, tree blobs included.
+ * 2. Choose one copy of each reachable blob: when a blob is in several packs (duplicates
+ *    after an interrupted gc), the copy in the pack with the highest share of reachable
+ *    bytes is kept.
+ * 3. Classify each live, present pack: `keep` (nothing unused, or unused share at most
+ *    `maxUnused`), `repack` (partly used above `maxUnused`: copy the kept blobs into new
+ *    packs, delete the old), `delete` (no kept blob).
+ * 4. Packs in `data/` that no live index lists are `unreferenced` and deleted too: the
+ *    plan is executed under the exclusive lock, so nobody is uploading them.
+ *
+ * The plan refuses (`refusals` non-empty) when a snapshot or index file cannot be read,
+ * live index files disagree, or a reachable blob is missing: deleting then could destroy
+ * the only copy of something.
+ */
+import { ClawbackError, isClawbackError, throwIfAborted } from '../errors.js';
+import { shortId, type BlobId, type FileId, type SnapshotId } from '../ids.js';
+import type { BlobLocation } from '../index/cache.js';
+import type { PackEntry } from '../pack/format.js';
+import type { Repository } from '../repository/repository.js';
+import { listPackFiles, loadIndexState, readBlobVia, type IndexState } from '../repository/index-state.js';
+import { loadSnapshot } from '../snapshot/store.js';
+import { decodeTree } from '../tree/codec.js';
+
+/** What gc does with a pack. */
+export type PackAction = 'keep' | 'repack' | 'delete';
+
+/** One live pack in the plan. */
+export interface PackPlan {
+  id: FileId;
+  /** Size of the pack file, bytes (from the index). */
+  size: number;
+  /** Blobs the index lists in it. */
+  blobs: number;
+  /** Blobs whose kept copy is in this pack. */
+  liveBlobs: number;
+  /** Stored bytes of those blobs. */
+  liveBytes: number;
+  /** Stored bytes of the other blobs (unreachable, or duplicates kept elsewhere). */
+  unusedBytes: number;
+  action: PackAction;
+}
+
+/** A reachable blob that is in no present pack. */
+export interface MissingBlob {
+  blob: BlobId;
+  type: 'data' | 'tree';
+  /** Why: not indexed, only in missing packs, or damaged (trees). */
+  reason: string;
+  /** Snapshots that reach it (sorted ids). */
+  snapshots: SnapshotId[];
+}
+
+/** Options of {@link planPrune}. */
+export interface PlanOptions {
+  /**
+   * Largest unused share (0..1) a partly used pack may keep; above it the pack is
+   * repacked. Default 0.05. 0 repacks every partly used pack, 1 none.
+   */
+  maxUnused?: number;
+  signal?: AbortSignal | undefined;
+}
+
+/** What gc will do; see the module comment. */
+export interface PrunePlan {
+  maxUnused: number;
+  snapshots: number;
+  /** Reachable blobs (data and tree). */
+  reachableBlobs: number;
+  /** Every live, present pack with its action. */
+  packs: PackPlan[];
+  /** Packs in `data/` that no live index lists (deleted). */
+  unreferenced: { id: FileId; size: number }[];
+  /** Indexed packs missing from `data/` (dropped from the new index). */
+  missingPacks: FileId[];
+  /** Index files present when planning (all superseded by the new one). */
+  indexFiles: FileId[];
+  /** Index files already superseded (left by an interrupted gc). */
+  supersededIndexFiles: FileId[];
+  /** True when a new index file is written (something indexed changes, or there are several index files to merge). */
+  rewriteIndex: boolean;
+  missing: MissingBlob[];
+  /** Reasons gc must not run; empty when it may. */
+  refusals: string[];
+  /** Live blobs to copy out of each `repack` pack. @internal */
+  repackEntries: Map<FileId, PackEntry[]>;
+  /** The index state the plan was made from. @internal */
+  state: IndexState;
+}
+
+/** Byte and pack totals of a plan. */
+export interface PlanTotals {
+  keepPacks: number;
+  keepBytes: number;
+  repackPacks: number;
+  repackBytes: number;
+  /** Unused bytes inside repacked packs (freed by repacking). */
+  repackUnusedBytes: number;
+  deletePacks: number;
+  deleteBytes: number;
+  unreferencedPacks: number;
+  unreferencedBytes: number;
+  /** Unused bytes left in kept packs. */
+  keptUnusedBytes: number;
+}
+
+/** Sums up a plan. */
+export function planTotals(plan: PrunePlan): PlanTotals {
+  const t: PlanTotals = { keepPacks: 0, keepBytes: 0, repackPacks: 0, repackBytes: 0, repackUnusedBytes: 0, deletePacks: 0, deleteBytes: 0, unreferencedPacks: 0, unreferencedBytes: 0, keptUnusedBytes: 0 };
+  for (const p of plan.packs) {
+    if (p.action === 'keep') {
+      t.keepPacks++;
+      t.keepBytes += p.size;
+      t.keptUnusedBytes += p.unusedBytes;
+    } else if (p.action === 'repack') {
+      t.repackPacks++;
+      t.repackBytes += p.size;
+      t.repackUnusedBytes += p.unusedBytes;
+    } else {
+      t.deletePacks++;
+      t.deleteBytes += p.size;
+    }
+  }
+  for (const u of plan.unreferenced) {
+    t.unreferencedPacks++;
+    t.unreferencedBytes += u.size;
+  }
+  return t;
+}
+
+/**
+ * Parses a `--max-unused` value: a percentage, with or without `%` (`5%`, `5`, `0`, `100%`,
+ * `2.5%`).
+ * @returns the share 0..1.
+ * @throws ClawbackError `USAGE` for anything else.
+ */
+export function parseMaxUnused(text: string): number {
+  const m = /^(\d+(?:\.\d+)?)%?$/.exec(text.trim());
+  const share = m ? Number(m[1]) / 100 : NaN;
+  if (!(share >= 0 && share <= 1)) throw new ClawbackError('USAGE', `invalid --max-unused ${JSON.stringify(text)}: give a percentage from 0% to 100%, such as 5%`);
+  return share;
+}
+
+/**
+ * Makes a {@link PrunePlan}. Reads snapshots, index files, the `data/` listing and every
+ * tree; writes nothing. The caller should hold the exclusive lock so the plan stays true.
+ * @throws ClawbackError 'USAGE' for a bad `maxUnused'; backend errors.
+ */
+export async function planPrune(repo: Repository, opts: PlanOptions = {}): Promise<PrunePlan> {
+  const maxUnused = opts.maxUnused ?? 0.05;
+  if (!(maxUnused >= 0 && maxUnused <= 1)) throw new ClawbackError('USAGE', `max-unused ${maxUnused} must be between 0 and 1`);
+  const refusals: string[] = [];
+
+  const snapshots: { id: SnapshotId; tree: BlobId }[] = [];
+  for (const id of await repo.listFiles('snapshots')) {
+    try {
+      snapshots.push({ id, tree: (await loadSnapshot(repo, id)).tree });
+    } catch (err) {
+      if (isClawbackError(err, 'BLOB_NOT_FOUND')) continue;
+      if (!isClawbackError(err, 'INTEGRITY')) throw err;
+      refusals.push(`snapshot ${shortId(id)} cannot be read (${err.message}): its data cannot be marked; forget it (\`clawback forget ${id.slice(0, 12)}\`) or restore the file`);
+    }
+  }
+  const state = await loadIndexState(repo);
+  for (const d of state.damaged) refusals.push(`index file ${shortId(d.id)} cannot be read (${d.error}): run \`clawback repair index\` first`);
+  for (const c of state.conflicts) refusals.push(`${c.message}: run \`clawback repair index\` first`);
+  const present = await listPackFiles(repo);
+
+  // 1. mark
+  const reachable = new Map<BlobId, 'data' | 'tree'>();
+  const missing = new Map<BlobId, { type: 'data' | 'tree'; reason: string; snapshots: Set<SnapshotId> }>();
+  const missingBelow = new Map<BlobId, BlobId[]>(); // tree → missing blobs below it (non-empty only)
+  const noteMissing = (id: BlobId, type: 'data' | 'tree', reason: string): void => {
+    if (!missing.has(id)) missing.set(id, { type, reason, snapshots: new Set() });
+  };
+  const checkPresent = (id: BlobId, type: 'data' | 'tree'): boolean => {
+    const locs = state.blobs.get(id) ?? [];
+    if (locs.some((l) => present.has(l.packId))) return true;
+    noteMissing(id, type, locs.length === 0 ? 'not in the index' : `only in missing pack(s) ${locs.map((l) => shortId(l.packId)).join(', ')}`);
+    return false;
+  };
+  const visited = new Set<BlobId>();
+  const mark = async (treeId: BlobId): Promise<BlobId[]> => {
+    if (visited.has(treeId)) return missingBelow.get(treeId) ?? [];
+    visited.add(treeId);
+    throwIfAborted(opts.signal);
+    reachable.set(treeId, 'tree');
+    const lost: BlobId[] = [];
+    if (!checkPresent(treeId, 'tree')) lost.push(treeId);
+    else {
+      let nodes;
+      try {
+        nodes = decodeTree(await readBlobVia(repo, state, present, treeId)).nodes;
+      } catch (err) {
+        if (!isClawbackError(err, 'INTEGRITY', 'BLOB_NOT_FOUND')) throw err;
+        noteMissing(treeId, 'tree', `damaged: ${err.message}`);
+        lost.push(treeId);
+      }
+      for (const n of nodes ?? []) {
+        if (n.type === 'dir' && n.subtree) lost.push(...(await mark(n.subtree)));
+        for (const b of n.content ?? []) {
+          if (reachable.has(b)) {
+            if (missing.has(b)) lost.push(b);
+            continue;
+          }
+          reachable.set(b, 'data');
+          if (!checkPresent(b, 'data')) lost.push(b);
+        }
+      }
+    }
+    const unique = [...new Set(lost)];
+    if (unique.length > 0) missingBelow.set(treeId, unique);
+    return unique;
+  };
+  for (const s of snapshots) {
+    for (const b of await mark(s.tree)) missing.get(b)?.snapshots.add(s.id);
+  }
+  const missingList: MissingBlob[] = [...missing].map(([blob, m]) => ({ blob, type: m.type, reason: m.reason, snapshots: [...m.snapshots].sort() }));
+  if (missingList.length > 0) {
+    const names = missingList.slice(0, 10).map((m) => `${m.type} blob ${shortId(m.blob)} (${m.reason}; used by ${m.snapshots.map(shortId).join(', ') || 'no readable snapshot'})`);
+    refusals.push(`${missingList.length} reachable blob(s) are missing: ${names.join('; ')}${missingList.length > 10 ? '; …' : ''}. Run \`clawback verify\` and \`clawback repair index\`; forget the affected snapshots if the data is gone`);
+  }
+
+  // 2. choose one copy of each reachable blob
+  const blobBytes = new Map<FileId, number>();
+  const reachBytes = new Map<FileId, number>();
+  for (const p of state.packs.values()) {
+    if (!present.has(p.id)) continue;
+    let total = 0;
+    let used = 0;
+    for (const b of p.blobs) {
+      total += b.length;
+      if (reachable.has(b.id)) used += b.length;
+    }
+    blobBytes.set(p.id, total);
+    reachBytes.set(p.id, used);
+  }
+  const score = (packId: FileId): number => (reachBytes.get(packId) ?? 0) / Math.max(1, blobBytes.get(packId) ?? 1);
+  const chosen = new Map<FileId, PackEntry[]>();
+  for (const id of reachable.keys()) {
+    let best: BlobLocation | undefined;
+    for (const l of state.blobs.get(id) ?? []) {
+      if (!present.has(l.packId)) continue;
+      if (!best || score(l.packId) > score(best.packId) || (score(l.packId) === score(best.packId) && l.packId < best.packId)) best = l;
+    }
+    if (!best) continue;
+    const list = chosen.get(best.packId);
+    const { packId: _p, ...entry } = best;
+    if (list) list.push(entry);
+    else chosen.set(best.packId, [entry]);
+  }
+
+  // 3. classify
+  const packs: PackPlan[] = [];
+  const repackEntries = new Map<FileId, PackEntry[]>();
+  const missingPacks: FileId[] = [];
+  for (const p of [...state.packs.values()].sort((a, b) => (a.id < b.id ? -1 : 1))) {
+    if (!present.has(p.id)) {
+      missingPacks.push(p.id);
+      continue;
+    }
+    const live = chosen.get(p.id) ?? [];
+    const liveBytes = live.reduce((n, e) => n + e.length, 0);
+    const total = blobBytes.get(p.id) ?? 0;
+    const unusedBytes = total - liveBytes;
+    let action: PackAction;
+    if (live.length === 0) action = 'delete';
+    else if (unusedBytes === 0 || unusedBytes / Math.max(1, total) <= maxUnused) action = 'keep';
+    else action = 'repack';
+    if (action === 'repack') repackEntries.set(p.id, [...live].sort((a, b) => a.offset - b.offset));
+    packs.push({ id: p.id, size: p.size, blobs: p.blobs.length, liveBlobs: live.length, liveBytes, unusedBytes, action });
+  }
+  const unreferenced = [...present].filter(([id]) => !state.packs.has(id)).map(([id, size]) => ({ id, size })).sort((a, b) => (a.id < b.id ? -1 : 1));
+  const changes = packs.some((p) => p.action !== 'keep') || missingPacks.length > 0;
+  return {
+    maxUnused,
+    snapshots: snapshots.length,
+    reachableBlobs: reachable.size,
+    packs,
+    unreferenced,
+    missingPacks,
+    indexFiles: [...state.files.keys(), ...state.damaged.map((d) => d.id)].sort(),
+    supersededIndexFiles: [...state.superseded].sort(),
+    rewriteIndex: changes || state.live.length > 1,
+    missing: missingList,
+    refusals,
+    repackEntries,
+    state,
+  };
+}
