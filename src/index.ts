@@ -48,3 +48,10 @@ export { diffTrees, type Change, type ChangeKind } from './tree/diff.js';
 export { copySnapshots, type CopyOptions, type CopyResult } from './copier/copy.js';
 export { exportSnapshot, type ExportOptions, type ExportResult } from './portable/export.js';
 export { inspectArchive, importArchive, type ImportOptions, type ImportResult } from './portable/import.js';
+// Agent workspaces: profiles, consistent capture, in-place restore with rollback.
+export { createAgentSnapshot, type AgentSnapshotOptions, type AgentSnapshotResult } from './agent/create.js';
+export { restoreInPlace, type InPlaceOptions, type InPlaceResult } from './agent/inplace.js';
+export { restoreToTarget, type TargetRestoreOptions, type TargetRestoreResult } from './agent/target.js';
+export { parseAgentManifest } from './agent/manifest-file.js';
+export type { AgentDefinition, AgentProfile } from './agent/profile.js';
+export { BUILTIN_PROFILES } from './agent/builtin.js';
