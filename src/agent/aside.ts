@@ -14,6 +14,7 @@ import { chmod, lstat, mkdir, open, readFile, readdir, rename, rm, rmdir, utimes
 import { dirname, join } from 'node:path';
 import { ClawbackError } from '../errors.js';
 import { ASIDE_PREFIX } from './rules.js';
+import { pathExists as exists } from '../util/fs.js';
 
 /** One moved unit. */
 export interface JournalUnit {
@@ -54,15 +55,6 @@ export interface Journal {
 /** File name of the journal inside the root's aside directory. */
 export const JOURNAL_NAME = 'journal.json';
 
-async function exists(p: string): Promise<boolean> {
-  try {
-    await lstat(p);
-    return true;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
-    throw err;
-  }
-}
 
 /** A new aside id (hex). */
 export function newAsideId(): string {

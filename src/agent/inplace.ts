@@ -35,6 +35,7 @@ import { sqliteRestoreHooks } from './restore-hooks.js';
 import { canonicalPath, isWithin } from './root.js';
 import { TEMP_PREFIX, type CaptureRules } from './rules.js';
 import { restoreUnits } from './units.js';
+import { pathExists as exists } from '../util/fs.js';
 
 /** Options of {@link restoreInPlace}. */
 export interface InPlaceOptions {
@@ -70,9 +71,6 @@ export interface InPlaceResult {
   kept: string[];
 }
 
-async function exists(p: string): Promise<boolean> {
-  return (await lstat(p).catch(() => undefined)) !== undefined;
-}
 
 /** Copies an entry (file, dir, symlink) with mode and times; skips special files. */
 async function copyEntry(src: string, dst: string): Promise<void> {

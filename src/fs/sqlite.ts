@@ -18,6 +18,7 @@
 import { lstat, open, rename, rm, unlink } from 'node:fs/promises';
 import Database from 'better-sqlite3';
 import { ClawbackError } from '../errors.js';
+import { pathExists as exists } from '../util/fs.js';
 
 /** The first 16 bytes of every SQLite 3 database file. */
 export const SQLITE_HEADER = Buffer.from('SQLite format 3\0', 'latin1');
@@ -143,15 +144,6 @@ export async function backupSqlite(source: string, dest: string, opts: BackupSql
   for (const p of sidecarsOf(dest)) await rm(p, { force: true });
 }
 
-async function exists(p: string): Promise<boolean> {
-  try {
-    await lstat(p);
-    return true;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
-    throw err;
-  }
-}
 
 async function startsWithHeader(p: string): Promise<boolean> {
   const st = await lstat(p);

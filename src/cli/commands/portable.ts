@@ -14,15 +14,8 @@ import { Context } from '../context.js';
 import { formatBytes } from '../format.js';
 import { makeProgress } from '../progress.js';
 import { selectSnapshot } from './snapshot.js';
+import { pathExists as exists } from '../../util/fs.js';
 
-async function exists(p: string): Promise<boolean> {
-  try {
-    await lstat(p);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** Builds `export`. */
 export function makeExportCommand(io: CliIo): Command {

@@ -23,7 +23,8 @@ import type { SnapshotManifest } from '../../snapshot/manifest.js';
 import { assignVersions, filterBySource, type SnapshotEntry, type Versioned } from '../../snapshot/selector.js';
 import { listSnapshots } from '../../snapshot/store.js';
 import type { Context } from '../context.js';
-import { formatBytes, formatTable } from '../format.js';
+import { formatBytes } from '../format.js';
+import { formatSnapshotTable } from '../snapshot-table.js';
 import type { CliIo } from '../io.js';
 import { makeProgress } from '../progress.js';
 
@@ -180,21 +181,7 @@ export async function runAgentList(ctx: Context, io: CliIo, o: AgentSelectOption
       ctx.out(`no snapshots of ${profile.definition.name} (${await canonicalPath(profile.root)}) yet`);
       return;
     }
-    ctx.out(
-      formatTable(
-        ['version', 'name', 'time', 'id', 'size', 'added', 'kind', 'scope'],
-        rows.map((v) => [
-          `v${v.version}`,
-          v.manifest.label ?? '',
-          v.manifest.time.replace(/\.\d+Z$/, 'Z'),
-          shortId(v.id),
-          formatBytes(v.manifest.summary.bytes),
-          formatBytes(v.manifest.summary.bytesAdded),
-          v.manifest.kind + (v.manifest.tags.includes('pre-restore') ? ' (pre-restore)' : ''),
-          scopeLabel(v.manifest),
-        ]),
-      ),
-    );
+    ctx.out(formatSnapshotTable(rows, scopeLabel));
   });
 }
 

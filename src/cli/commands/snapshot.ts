@@ -12,7 +12,8 @@ import { assignVersions, resolveSelector, type Resolved, type SnapshotEntry } fr
 import type { Repository } from '../../repository/repository.js';
 import type { CliIo } from '../io.js';
 import { Context } from '../context.js';
-import { formatBytes, formatTable } from '../format.js';
+import { formatBytes } from '../format.js';
+import { formatSnapshotTable } from '../snapshot-table.js';
 import { makeProgress } from '../progress.js';
 import { makeForgetCommand } from './forget.js';
 import { runAgentCreate, runAgentList, runAgentRestore, wantsAgent, type AgentCreateCliOptions, type AgentRestoreCliOptions } from './snapshot-agent.js';
@@ -118,21 +119,7 @@ export function makeSnapshotCommand(io: CliIo): Command {
           ctx.out('no snapshots yet');
           return;
         }
-        ctx.out(
-          formatTable(
-            ['version', 'name', 'time', 'id', 'files', 'size', 'added', 'kind'],
-            versioned.map((v) => [
-              `v${v.version}`,
-              v.manifest.label ?? '',
-              v.manifest.time.replace(/\.\d+Z$/, 'Z'),
-              shortId(v.id),
-              String(v.manifest.summary.files),
-              formatBytes(v.manifest.summary.bytes),
-              formatBytes(v.manifest.summary.bytesAdded),
-              v.manifest.kind,
-            ]),
-          ),
-        );
+        ctx.out(formatSnapshotTable(versioned));
       });
     });
 
