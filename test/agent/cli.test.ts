@@ -81,7 +81,7 @@ describe('snapshot create/list --profile', () => {
     expect(new Set(rows.map((r) => r.source)).size).toBe(1);
     const table = await run(['snapshot', 'list', '--profile', 'openclaw']);
     const lines = table.stdout.trim().split('\n');
-    expect(lines[0]).toMatch(/^version\s+name\s+time\s+id\s+size\s+added\s+kind\s+scope$/);
+    expect(lines[0]).toMatch(/^version\s+name\s+time\s+id\s+files\s+size\s+added\s+kind\s+scope$/);
     const body = lines.filter((l) => /^v\d/.test(l));
     expect(body.length).toBe(3);
     expect(body[0]).toMatch(/^v1\s+before-upgrade\s.*manual\s+everything$/);
