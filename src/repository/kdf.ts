@@ -37,18 +37,25 @@ export function deriveKey(password: string, salt: Uint8Array, params: ScryptPara
   });
 }
 
+/** Largest scrypt memory calibration picks: 64 MiB (N = 2^16 at r = 8), as restic caps it near 60 MiB. */
+export const MAX_CALIBRATED_MEMORY = 64 << 20;
+
 /**
- * Picks N so that one derivation takes about `targetMs` here (r = 8, p = 1), starting at
- * 2^15 and doubling, at most 2^20.
+ * Picks N so that one derivation takes about `targetMs` here (r = 8, p = 1): starting at
+ * 2^15 and doubling while the next step stays under `targetMs` and scrypt's memory
+ * (128 · N · r bytes) stays within {@link MAX_CALIBRATED_MEMORY}. Every command that opens
+ * the repository pays one derivation, so this bounds both its time and its memory.
  */
 export async function calibrateScrypt(targetMs = DEFAULT_TARGET_MS): Promise<ScryptParams> {
   const salt = randomBytes(16);
+  const r = 8;
   let N = 1 << 15;
   for (;;) {
+    if (128 * (N * 2) * r > MAX_CALIBRATED_MEMORY) return { N, r, p: 1 };
     const t0 = performance.now();
-    await deriveKey('calibration', salt, { N, r: 8, p: 1 });
+    await deriveKey('calibration', salt, { N, r, p: 1 });
     const ms = performance.now() - t0;
-    if (ms * 2 > targetMs * 1.5 || N >= 1 << 20) return { N, r: 8, p: 1 };
+    if (ms * 2 > targetMs) return { N, r, p: 1 };
     N *= 2;
   }
 }
