@@ -14,6 +14,7 @@ import { filterBySource } from '../snapshot/selector.js';
 import { listSnapshots, saveSnapshot } from '../snapshot/store.js';
 import { VERSION } from '../version.js';
 import { archive, type ArchiveHooks } from './archiver.js';
+import { sqliteCapture } from './sqlite-capture.js';
 
 /** Options of {@link createSnapshot}. */
 export interface CreateSnapshotOptions {
@@ -27,7 +28,14 @@ export interface CreateSnapshotOptions {
   profile?: string | undefined;
   scope?: string | undefined;
   extra?: Record<string, unknown> | undefined;
+  /**
+   * Capture hooks (agent profiles). Without hooks, files with the SQLite header are
+   * captured through SQLite's online backup API (see sqlite-capture.ts) unless `sqlite`
+   * is false.
+   */
   hooks?: ArchiveHooks | undefined;
+  /** Detect SQLite databases in plain snapshots (default true; ignored with `hooks`). */
+  sqlite?: boolean | undefined;
   /** Snapshot time; default now. */
   time?: Date | undefined;
   /** Host name recorded; default os.hostname(). */
@@ -71,7 +79,13 @@ export async function createSnapshot(repo: Repository, opts: CreateSnapshotOptio
   }
   const parent = opts.force ? undefined : same[same.length - 1];
   const before = { ...repo.saveStats };
-  const result = await archive(repo, { paths, parentTree: parent?.manifest.tree, hooks: opts.hooks, signal: opts.signal, progress: opts.progress });
+  const plainSqlite = opts.hooks === undefined && opts.sqlite !== false ? sqliteCapture() : undefined;
+  let result;
+  try {
+    result = await archive(repo, { paths, parentTree: parent?.manifest.tree, hooks: opts.hooks ?? plainSqlite?.hooks, signal: opts.signal, progress: opts.progress });
+  } finally {
+    await plainSqlite?.dispose();
+  }
   await repo.flush();
   const after = repo.saveStats;
   let username = '';

@@ -66,6 +66,7 @@ export function makeSnapshotCommand(io: CliIo): Command {
     .option('--tag <tag>', 'add a tag (repeatable)', collect)
     .option('--auto', 'mark the snapshot as automatic (retention may remove it)')
     .option('--force', 're-read every file even if unchanged since the last snapshot')
+    .option('--no-sqlite', 'copy SQLite databases byte for byte instead of through SQLite\'s online backup API')
     .option('--profile <name>', 'snapshot an agent\'s state: openclaw, hermes or nemoclaw (docs/PROFILES.md)')
     .option('--manifest <file>', 'snapshot an agent described by a JSON agent manifest')
     .option('--root <dir>', 'the agent\'s state directory (default: the profile\'s, e.g. $OPENCLAW_STATE_DIR or ~/.openclaw)')
@@ -73,7 +74,7 @@ export function makeSnapshotCommand(io: CliIo): Command {
     .option('--no-workspace', 'with a profile: leave out the workspace dirs')
     .option('--extra-path <path>', 'with a profile: also capture this path (repeatable)', collect)
     .option('--include-secrets', 'with a profile: also store credentials and secret values (encrypted repositories only)')
-    .action(async (paths: string[], o: AgentCreateCliOptions & { name?: string; tag?: string[]; auto?: boolean; force?: boolean }, c: Command) => {
+    .action(async (paths: string[], o: AgentCreateCliOptions & { name?: string; tag?: string[]; auto?: boolean; force?: boolean; sqlite?: boolean }, c: Command) => {
       const ctx = Context.of(io, c);
       if (wantsAgent(o)) return runAgentCreate(ctx, io, paths, o);
       if (paths.length === 0) throw new ClawbackError('USAGE', 'give the paths to snapshot, or --profile NAME / --manifest FILE');
@@ -85,6 +86,7 @@ export function makeSnapshotCommand(io: CliIo): Command {
           tags: o.tag,
           kind: o.auto ? 'auto' : 'manual',
           force: o.force,
+          sqlite: o.sqlite,
           signal: io.signal,
           progress,
         });

@@ -1,0 +1,66 @@
+/**
+ * SQLite capture for plain `snapshot create PATH…` (agent profiles have their own, in
+ * src/agent/hooks.ts): a file with the SQLite header is copied through SQLite's online
+ * backup API from a read-only connection (consistent even while another process writes),
+ * checked with `PRAGMA quick_check`, stored as a `sqlite` node and chunked with the
+ * repository's page-aligned SQLite chunker; its `-wal`, `-shm` and `-journal` files are not
+ * stored (the backup copy is complete without them).
+ */
+import { closeSync, openSync, readSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { backupSqlite, hasSqliteHeader, isSqliteHeader, removeDatabaseFiles, sidecarBase } from '../fs/sqlite.js';
+import type { ArchiveHooks, CaptureResult, EntryInfo } from './archiver.js';
+
+/** True when the file at `path` starts with the SQLite header (synchronous, 16 bytes). */
+function isSqliteFileSync(path: string): boolean {
+  let fd: number | undefined;
+  try {
+    fd = openSync(path, 'r');
+    const head = Buffer.alloc(16);
+    return readSync(fd, head, 0, 16, 0) === 16 && isSqliteHeader(head);
+  } catch {
+    return false;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
+/** Hooks for plain snapshots; call `dispose()` when the snapshot is done. */
+export interface SqliteCapture {
+  hooks: ArchiveHooks;
+  /** Paths of the databases captured through the backup API. */
+  captured: string[];
+  dispose(): Promise<void>;
+}
+
+/** Creates the hooks (temp copies go under `tempDir`, default the OS temp dir). */
+export function sqliteCapture(tempDir = tmpdir()): SqliteCapture {
+  let temp: Promise<string> | undefined;
+  const captured: string[] = [];
+  const hooks: ArchiveHooks = {
+    include(e: EntryInfo): boolean {
+      // Leave out a database's sidecars: its backup copy is complete without them.
+      if (!e.stats.isFile()) return true;
+      const base = sidecarBase(e.absPath);
+      return base === undefined || !isSqliteFileSync(base);
+    },
+    async capture(e: EntryInfo): Promise<CaptureResult | undefined> {
+      if (!(await hasSqliteHeader(e.absPath, Number(e.stats.size)))) return undefined;
+      temp ??= mkdtemp(join(tempDir, 'clawback-sqlite-'));
+      const tmp = join(await temp, `${randomBytes(8).toString('hex')}.db`);
+      await backupSqlite(e.absPath, tmp);
+      captured.push(e.absPath);
+      return { type: 'sqlite', path: tmp, cleanup: () => removeDatabaseFiles(tmp) };
+    },
+  };
+  return {
+    hooks,
+    captured,
+    async dispose() {
+      if (temp) await rm(await temp, { recursive: true, force: true });
+    },
+  };
+}
