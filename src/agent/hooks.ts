@@ -17,7 +17,7 @@ import { dirname, join, relative, resolve, sep } from 'node:path';
 import type { ArchiveHooks, CaptureResult, EntryInfo } from '../archiver/archiver.js';
 import { ClawbackError, isClawbackError } from '../errors.js';
 import { decodeConfigText, stripSecrets } from '../fs/secrets.js';
-import { backupSqlite, hasSqliteHeader, removeDatabaseFiles } from '../fs/sqlite.js';
+import { backupSqlite, hasSqliteHeader, removeDatabaseFiles, sqliteStamp } from '../fs/sqlite.js';
 import type { CaptureRules } from './rules.js';
 
 /** Where an absolute path sits: under the root (root-relative path) or under an extra path. */
@@ -95,6 +95,7 @@ export class AgentCapture {
       include: (e) => this.include(e),
       check: (e) => this.check(e),
       capture: (e) => this.capture(e),
+      captureStamp: (e) => this.stamp(e),
     };
   }
 
@@ -133,6 +134,18 @@ export class AgentCapture {
     return undefined;
   }
 
+  private recordSqlite(name: string): void {
+    if (!this.sqlite.includes(name)) this.sqlite.push(name);
+  }
+
+  /** Change stamp of a database (so an unchanged one is not backed up again). */
+  private async stamp(e: EntryInfo) {
+    if (!(await hasSqliteHeader(e.absPath, Number(e.stats.size)))) return undefined;
+    const loc = this.locate(e.absPath);
+    this.recordSqlite(loc?.inRoot === false ? e.absPath : (loc?.rel ?? e.absPath));
+    return sqliteStamp(e.absPath);
+  }
+
   private tempDir(): Promise<string> {
     this.temp ??= mkdtemp(join(this.opts.tempDir ?? tmpdir(), 'clawback-sqlite-'));
     return this.temp;
@@ -147,7 +160,7 @@ export class AgentCapture {
     if (await hasSqliteHeader(e.absPath, size)) {
       const tmp = join(await this.tempDir(), `${randomBytes(8).toString('hex')}.db`);
       await backupSqlite(e.absPath, tmp);
-      this.sqlite.push(loc?.inRoot === false ? e.absPath : rel);
+      this.recordSqlite(loc?.inRoot === false ? e.absPath : rel);
       return { type: 'sqlite', path: tmp, cleanup: () => removeDatabaseFiles(tmp) };
     }
     if (declared && size > 0 && !/[*?]/.test(rel)) {

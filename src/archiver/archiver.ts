@@ -41,6 +41,19 @@ export interface ArchiveHooks {
   check?(entry: EntryInfo): Promise<string | undefined> | string | undefined;
   /** Capture a regular file differently (SQLite backup, secret stripping), or undefined. */
   capture?(entry: EntryInfo): Promise<CaptureResult | undefined>;
+  /**
+   * For files captured by {@link capture}: a stamp that changes whenever the captured
+   * content may change (for a database: its inode and the newest ctime of it and its
+   * `-wal`/`-journal`). When the stamp and mtime equal the parent snapshot's node, the
+   * parent's content is reused without capturing again. Undefined: always capture.
+   */
+  captureStamp?(entry: EntryInfo): Promise<CaptureStamp | undefined>;
+}
+
+/** See {@link ArchiveHooks.captureStamp}. */
+export interface CaptureStamp {
+  ctimeNs: bigint;
+  inode: bigint;
 }
 
 /** Options of {@link archive}. */
@@ -117,6 +130,27 @@ function kindOf(st: BigIntStats): string {
   if (st.isBlockDevice()) return 'a block device';
   if (st.isCharacterDevice()) return 'a character device';
   return 'an unsupported file type';
+}
+
+/**
+ * File times have the kernel's coarse clock granularity (a few ms): a file changed again
+ * within the same tick after we read it keeps the same ctime. So, like git's "racy" rule,
+ * a ctime less than {@link RACY_NS} before we started reading the file is not trusted: the
+ * node is stored without its change detection fields and the next snapshot reads the file
+ * again. (Any later write gets a time at least a tick after an older ctime, so it shows.)
+ */
+const RACY_NS = 1_000_000_000n;
+
+function isRacy(ctimeNs: bigint, readStartMs: number): boolean {
+  return ctimeNs >= BigInt(readStartMs) * 1_000_000n - RACY_NS;
+}
+
+function unlessRacy<T extends { ctimeNs?: bigint | undefined; inode?: bigint | undefined }>(base: T, readStartMs: number): T {
+  if (base.ctimeNs === undefined || !isRacy(base.ctimeNs, readStartMs)) return base;
+  const { ctimeNs: _c, inode: _i, ...rest } = base;
+  void _c;
+  void _i;
+  return rest as T;
 }
 
 /** Walks, reads and stores; see the module comment. */
@@ -244,13 +278,15 @@ export class Archiver {
         } else {
           await this.sem.acquire();
           const idx = i;
-          pendingFiles.push(
-            this.saveEntry(childAbs, childRel, st, parent?.get(name), entry)
-              .then((n) => {
-                nodes[idx] = n;
-              })
-              .finally(() => this.sem.release()),
-          );
+          const saving = this.saveEntry(childAbs, childRel, st, parent?.get(name), entry)
+            .then((n) => {
+              nodes[idx] = n;
+            })
+            .finally(() => this.sem.release());
+          // Observed below (Promise.all / allSettled); until then a failure must not count
+          // as an unhandled rejection, which would kill the process mid-snapshot.
+          saving.catch(() => undefined);
+          pendingFiles.push(saving);
         }
       }
     } catch (err) {
@@ -293,8 +329,17 @@ export class Archiver {
       return undefined;
     }
     try {
+      const stamp = await this.opts.hooks?.captureStamp?.(info);
+      if (
+        stamp && prev && prev.type === 'sqlite' && prev.content && prev.mtimeNs === st.mtimeNs &&
+        prev.ctimeNs === stamp.ctimeNs && prev.inode === stamp.inode && (await this.allExist(prev.content))
+      ) {
+        this.count(prev.size, rel);
+        return { ...base, ctimeNs: stamp.ctimeNs, inode: stamp.inode, type: 'sqlite', size: prev.size, content: prev.content };
+      }
+      const readStart = Date.now();
       const captured = await this.opts.hooks?.capture?.(info);
-      if (captured) return await this.saveCaptured(base, captured, rel);
+      if (captured) return await this.saveCaptured(base, captured, rel, captured.type === 'sqlite' ? stamp : undefined, readStart);
       if (
         prev && prev.type === 'file' && prev.content && BigInt(prev.size) === st.size && prev.mtimeNs === st.mtimeNs &&
         prev.ctimeNs === st.ctimeNs && prev.inode === st.ino && (await this.allExist(prev.content))
@@ -305,7 +350,7 @@ export class Archiver {
       const { content, size } = await this.saveFileContent(abs, this.fileChunker);
       this.stats.filesRead++;
       this.count(size, rel);
-      return { ...base, type: 'file', size, content };
+      return { ...unlessRacy(base, readStart), type: 'file', size, content };
     } catch (err) {
       if (isClawbackError(err) && err.code !== 'CAPTURE') throw err;
       this.problem(abs, isClawbackError(err) ? err.message : describe(err));
@@ -324,7 +369,7 @@ export class Archiver {
     return true;
   }
 
-  private async saveCaptured(base: Omit<TreeNode, 'type' | 'size'>, c: CaptureResult, rel: string): Promise<TreeNode> {
+  private async saveCaptured(base: Omit<TreeNode, 'type' | 'size'>, c: CaptureResult, rel: string, stamp: CaptureStamp | undefined, readStart: number): Promise<TreeNode> {
     const chunker = c.type === 'sqlite' ? this.sqliteChunker : this.fileChunker;
     let result: { content: BlobId[]; size: number };
     if ('bytes' in c) {
@@ -338,11 +383,13 @@ export class Archiver {
     }
     this.stats.filesRead++;
     this.count(result.size, rel);
-    // Captured content may differ from the file on disk: no change detection fields.
+    // Captured content may differ from the file on disk: change detection fields only
+    // from the hook's stamp (taken before the capture, so a later change always shows).
     const { ctimeNs: _c, inode: _i, ...rest } = base;
     void _c;
     void _i;
-    return { ...rest, type: c.type, size: result.size, content: result.content };
+    const kept = stamp && !isRacy(stamp.ctimeNs, readStart) ? { ctimeNs: stamp.ctimeNs, inode: stamp.inode } : {};
+    return { ...rest, ...kept, type: c.type, size: result.size, content: result.content };
   }
 
   private async saveBuffer(data: Uint8Array, chunker: Chunker): Promise<{ content: BlobId[]; size: number }> {

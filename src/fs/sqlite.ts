@@ -19,6 +19,7 @@ import { lstat, open, rename, rm, unlink } from 'node:fs/promises';
 import Database from 'better-sqlite3';
 import { ClawbackError } from '../errors.js';
 import { pathExists as exists } from '../util/fs.js';
+import { backupSqliteOffThread, checkSqliteOffThread } from './sqlite-worker.js';
 
 /** The first 16 bytes of every SQLite 3 database file. */
 export const SQLITE_HEADER = Buffer.from('SQLite format 3\0', 'latin1');
@@ -106,32 +107,16 @@ export interface BackupSqliteOptions {
  */
 export async function backupSqlite(source: string, dest: string, opts: BackupSqliteOptions = {}): Promise<void> {
   const busyMs = opts.busyTimeoutMs ?? 60_000;
-  let db: Database.Database;
   try {
-    db = new Database(source, { readonly: true, fileMustExist: true, timeout: Math.min(busyMs, 5000) });
-  } catch (err) {
-    throw new ClawbackError('CAPTURE', `cannot open SQLite database: ${sqliteMessage(err)}`, { cause: err });
-  }
-  const started = Date.now();
-  try {
-    // All remaining pages in one step: one read transaction, so the copy is consistent
-    // even while another process writes (the API restarts when the source changes
-    // between steps).
-    await db.backup(dest, {
-      progress: () => {
-        if (Date.now() - started > busyMs) throw new Error(`the database stayed locked for ${busyMs} ms`);
-        return 0x7fffffff;
-      },
-    });
+    await backupSqliteOffThread(source, dest, busyMs);
   } catch (err) {
     await removeDatabaseFiles(dest);
-    throw new ClawbackError('CAPTURE', `SQLite online backup failed: ${sqliteMessage(err)}`, { cause: err });
-  } finally {
-    db.close();
+    const opening = (err as { code?: string }).code === 'SQLITE_CANTOPEN' || /unable to open|file is not a database/i.test((err as Error).message);
+    throw new ClawbackError('CAPTURE', `${opening ? 'cannot open SQLite database' : 'SQLite online backup failed'}: ${sqliteMessage(err)}`, { cause: err });
   }
   let answer: string;
   try {
-    answer = checkSqlite(dest, 'quick_check');
+    answer = await checkSqliteOffThread(dest, 'quick_check');
   } catch (err) {
     await removeDatabaseFiles(dest);
     throw new ClawbackError('CAPTURE', `the SQLite backup copy cannot be opened: ${sqliteMessage(err)}`, { cause: err });
@@ -165,7 +150,7 @@ async function startsWithHeader(p: string): Promise<boolean> {
 export async function placeSqlite(tempPath: string, finalPath: string): Promise<void> {
   let answer: string;
   try {
-    answer = checkSqlite(tempPath, 'quick_check');
+    answer = await checkSqliteOffThread(tempPath, 'quick_check');
   } catch (err) {
     await removeDatabaseFiles(tempPath);
     throw new ClawbackError('INTEGRITY', `restored SQLite database ${finalPath} cannot be opened: ${sqliteMessage(err)}`, { cause: err });
@@ -176,26 +161,42 @@ export async function placeSqlite(tempPath: string, finalPath: string): Promise<
   }
   for (const p of sidecarsOf(tempPath)) await rm(p, { force: true });
   if ((await exists(finalPath)) && (await startsWithHeader(finalPath))) {
-    const src = new Database(tempPath, { readonly: true, fileMustExist: true });
     try {
-      await src.backup(finalPath, { progress: () => 0x7fffffff });
+      await backupSqliteOffThread(tempPath, finalPath, 60_000);
     } catch (err) {
       throw new ClawbackError('INTEGRITY', `cannot copy the restored database into ${finalPath}: ${sqliteMessage(err)}`, { cause: err });
     } finally {
-      src.close();
       await removeDatabaseFiles(tempPath);
     }
   } else {
     for (const p of sidecarsOf(finalPath)) await unlink(p).catch(() => undefined);
     const st = await lstat(finalPath).catch(() => undefined);
     if (st?.isDirectory()) await rm(finalPath, { recursive: true, force: true });
+    // The checked file itself is renamed into place: no second check needed.
     await rename(tempPath, finalPath);
+    return;
   }
   let after: string;
   try {
-    after = checkSqlite(finalPath, 'quick_check');
+    after = await checkSqliteOffThread(finalPath, 'quick_check');
   } catch (err) {
     throw new ClawbackError('INTEGRITY', `restored SQLite database ${finalPath} cannot be opened after placing it: ${sqliteMessage(err)}`, { cause: err });
   }
   if (after !== 'ok') throw new ClawbackError('INTEGRITY', `restored SQLite database ${finalPath} fails PRAGMA quick_check after placing it: ${after}`);
+}
+
+/**
+ * The change stamp of a database: its inode and the newest of the file's ctime and the
+ * mtimes (ns) of its `-wal` and `-journal` files. Any write to the database changes one of
+ * them. (Sidecar ctimes are no use: SQLite running as root fchowns them on every open, so
+ * merely reading the database changes them.)
+ */
+export async function sqliteStamp(path: string): Promise<{ ctimeNs: bigint; inode: bigint }> {
+  const st = await lstat(path, { bigint: true });
+  let ctimeNs = st.ctimeNs;
+  for (const side of [path + '-wal', path + '-journal']) {
+    const s = await lstat(side, { bigint: true }).catch(() => undefined);
+    if (s && s.mtimeNs > ctimeNs) ctimeNs = s.mtimeNs;
+  }
+  return { ctimeNs, inode: st.ino };
 }

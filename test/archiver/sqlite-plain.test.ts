@@ -64,3 +64,33 @@ it('captures a live WAL database through the backup API and leaves its sidecars 
     db.close();
   }
 });
+
+it('does not back up an unchanged database again, and does after a write', async () => {
+  const src = join(tmp.dir, 'src2');
+  await mkdir(src);
+  const db = new Database(join(src, 'state.db'));
+  db.pragma('journal_mode = WAL');
+  db.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)');
+  db.prepare('INSERT INTO t (v) VALUES (?)').run('first');
+  try {
+    // A database changed within the last second is "racy" and always read again.
+    const racy = await createSnapshot(repo, { paths: [src] });
+    expect(racy.filesRead).toBe(1);
+    await new Promise((r) => setTimeout(r, 1100));
+    const first = await createSnapshot(repo, { paths: [src] });
+    expect(first.filesRead).toBe(1);
+    const again = await createSnapshot(repo, { paths: [src] });
+    expect(again.filesRead).toBe(0);
+    expect(again.manifest.tree).toBe(first.manifest.tree);
+    db.prepare('INSERT INTO t (v) VALUES (?)').run('second'); // lands in the WAL only
+    const changed = await createSnapshot(repo, { paths: [src] });
+    expect(changed.filesRead).toBe(1);
+    const out = join(tmp.dir, 'out2');
+    await restoreTree(repo, changed.manifest.tree, out);
+    const restored = new Database(join(out, 'state.db'), { readonly: true });
+    expect(restored.prepare('SELECT count(*) AS n FROM t').get()).toEqual({ n: 2 });
+    restored.close();
+  } finally {
+    db.close();
+  }
+});
