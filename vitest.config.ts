@@ -7,6 +7,6 @@ export default defineConfig({
     testTimeout: 120_000,
     hookTimeout: 300_000,
     setupFiles: ['test/setup.ts'],
-    globalSetup: ['test/s3/global-setup.ts'],
+    globalSetup: ['test/s3/global-setup.ts', 'test/stress/global-setup.ts'],
   },
 });

@@ -9,10 +9,10 @@
  * and the page cache is warmed first. Nothing is deleted until the end of the run (ext4
  * without a journal here makes file creation slow right after mass deletion).
  *
- * On the agent set, `clawback-profile` also runs: the same data as an agent profile (JSON
- * manifest), so SQLite databases are captured through the backup API as 'sqlite' nodes.
+ * With BENCH_TOOLS including `clawback-profile`, the agent set is also snapshotted as an
+ * agent profile (JSON manifest with state dirs notes, sessions, state).
  *
- * Env: BENCH_REPS (3), BENCH_TOOLS (clawback,restic,borg,clawback-profile),
+ * Env: BENCH_REPS (3), BENCH_TOOLS (clawback,restic,borg; add clawback-profile),
  * BENCH_WORK (/tmp/benchwork), BENCH_QUIET / BENCH_QUIET_MAX_S (lib/quiet.ts),
  * BENCH_CLAWBACK (dist | tsx, see lib/build.ts), BENCH_KEEP=1 keeps repositories and restores.
  *
@@ -56,10 +56,10 @@ const all: Tool[] = [clawbackTool(build, commands), restic, borg];
 // 'sqlite' nodes with the fixed chunker) when this clawback has profiles.
 if (await clawbackHasProfiles(build)) {
   const manifest = join(work, 'bench-agent.json');
-  writeFileSync(manifest, JSON.stringify({ name: 'bench-agent', state_dirs: ['notes', 'sessions', 'state'] }));
+  writeFileSync(manifest, JSON.stringify({ name: 'bench-agent', state_dirs: ['notes', 'sessions', 'state'], state_files: ['AGENTS.md', 'config.json'] }));
   all.push(clawbackTool(build, commands, { name: 'clawback-profile', agentManifest: manifest }));
 }
-const wanted = (process.env['BENCH_TOOLS'] ?? 'clawback,restic,borg,clawback-profile').split(',');
+const wanted = (process.env['BENCH_TOOLS'] ?? 'clawback,restic,borg').split(',');
 const selected = all.filter((t) => wanted.includes(t.name));
 /** Tools for one data set: the profile variant only on the agent set. */
 const toolsFor = (set: string): Tool[] => selected.filter((t) => t.name !== 'clawback-profile' || set === 'agent');
@@ -80,7 +80,7 @@ process.on('SIGINT', onSignal);
 process.on('SIGTERM', onSignal);
 try {
   for (const name of sets) {
-    const ds = loadDataSet(name);
+    const ds = await loadDataSet(name);
     log(`data set ${name}: ${ds.versions.length} versions; warming the page cache`);
     await warmCache(ds.versions);
     const runs: ToolRun[] = [];
@@ -108,11 +108,16 @@ const header = [
   `Machine: ${describeMachine(machine)}. Versions: ${[...new Set(Object.values(versions))].join('; ')}.`,
   `Medians of ${reps} alternating repetitions, warm page cache; each repetition uses a fresh repository.`,
   `Data: ../shared/BENCH.md data sets under ${process.env['BENCHDATA'] ?? '/tmp/benchdata'}. "forget half" keeps the newest snapshot of two-version sets (forgets both v1 snapshots) and the newest 3 of npmver's 7.`,
-  'Restores were checked against the b3sum manifests (clawback-profile: SQLite databases byte-equal past their 100-byte header, which the backup API rewrites). Repo MB is `du -sb` after the step, with what the step added.',
-  'clawback-profile (agent set only): the same data snapshotted as an agent profile (`--manifest` with state dirs notes, sessions, state), so the SQLite databases go through the backup API and are cut by the fixed SQLite chunker.',
+  'Restores were checked against the b3sum manifests (for clawback, a SQLite database may instead be byte-equal past its 100-byte header, which the backup API may rewrite). Repo MB is `du -sb` after the step, with what the step added.',
+  'clawback captures SQLite databases (detected by header) through the SQLite backup API as `sqlite` nodes cut by the fixed SQLite chunker, in plain snapshots too. clawback-profile (agent set only, when run): the same data as an agent profile (`--manifest`: state dirs notes, sessions, state; state files AGENTS.md, config.json).',
   '',
 ];
-const md = header.concat(Object.entries(results).map(([n, runs]) => `## ${n}\n\n${markdownTable(n, runs, loadDataSet(n).versions.length > 2 ? ` (v2..v${loadDataSet(n).versions.length}, summed)` : '')}\n`)).join('\n');
+const nextNote = (n: string): string => (n === 'npmver' ? ' (v2..v6, summed)' : '');
+const strayNote = (runs: ToolRun[]): string => {
+  const by = [...new Set(runs.filter((r) => r.strays?.length).map((r) => r.tool))];
+  return by.length === 0 ? '' : `\n\n${by.join(', ')} left SQLite -wal/-shm files next to the databases in the source tree (removed by the harness after each snapshot, outside the timing).`;
+};
+const md = header.concat(Object.entries(results).map(([n, runs]) => `## ${n}\n\n${markdownTable(n, runs, nextNote(n))}${strayNote(runs)}\n`)).join('\n');
 const outDir = join(ROOT, 'bench', 'results');
 mkdirSync(outDir, { recursive: true });
 const base = join(outDir, `${date}-${sets.join('-')}`);

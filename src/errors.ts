@@ -22,6 +22,10 @@
  * - `UNSAFE`: restore/import refused because it would leave the target or follow a link.
  * - `BACKEND`: a backend failed permanently (permissions, missing bucket, …).
  * - `BACKEND_TRANSIENT`: a backend failed in a way that retrying may fix (5xx, reset).
+ * - `BACKEND_AUTH`: the storage refused the credentials, or they lack permission (S3
+ *   `InvalidAccessKeyId`, `SignatureDoesNotMatch`, `AccessDenied`, any 403); exit 12.
+ * - `BACKEND_UNREACHABLE`: the storage endpoint cannot be reached (connection refused, DNS,
+ *   no route, connect timeout); retryable; exit 13.
  * - `ABORTED`: cancelled through an AbortSignal (SIGINT/SIGTERM); exit 130.
  * - `INTERNAL`: a bug.
  */
@@ -39,6 +43,8 @@ export type ErrorCode =
   | 'UNSAFE'
   | 'BACKEND'
   | 'BACKEND_TRANSIENT'
+  | 'BACKEND_AUTH'
+  | 'BACKEND_UNREACHABLE'
   | 'ABORTED'
   | 'INTERNAL';
 
@@ -63,7 +69,7 @@ export class ClawbackError extends Error {
     this.name = new.target.name;
     this.code = code;
     this.details = options.details ?? {};
-    this.retryable = options.retryable ?? code === 'BACKEND_TRANSIENT';
+    this.retryable = options.retryable ?? (code === 'BACKEND_TRANSIENT' || code === 'BACKEND_UNREACHABLE');
   }
 
   /** A plain object for `--json` output. */

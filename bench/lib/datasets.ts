@@ -5,6 +5,7 @@
  */
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { sqliteSidecars } from './strays.js';
 
 /** One data set. */
 export interface DataSet {
@@ -15,6 +16,8 @@ export interface DataSet {
   manifest: string;
   /** Snapshots kept by the "forget half + gc" step (the newest ones). */
   keepLast: number;
+  /** SQLite sidecar files each version holds before the run (see strays.ts), by version dir. */
+  sidecars: Map<string, Set<string>>;
 }
 
 /** Names accepted on the command line, in the order they run when none is given. */
@@ -29,7 +32,7 @@ export function benchDataDir(): string {
  * Locates a data set.
  * @throws Error telling how to build it when it is missing or unfinished.
  */
-export function loadDataSet(name: string, root = benchDataDir()): DataSet {
+export async function loadDataSet(name: string, root = benchDataDir()): Promise<DataSet> {
   const dir = join(root, name);
   if (!existsSync(join(dir, '.done'))) {
     throw new Error(`data set ${name} is not built under ${root}: run BENCHDATA=${root} ../shared/bench/make-datasets.sh ${name}`);
@@ -46,5 +49,7 @@ export function loadDataSet(name: string, root = benchDataDir()): DataSet {
   // forgets both v1 snapshots so gc has v1-only data to reclaim. A series of N versions
   // (npmver) keeps the newest half of the versions.
   const keepLast = versions.length === 2 ? 1 : Math.ceil(versions.length / 2);
-  return { name, versions, manifest, keepLast };
+  const sidecars = new Map<string, Set<string>>();
+  for (const v of versions) sidecars.set(v, new Set(await sqliteSidecars(v)));
+  return { name, versions, manifest, keepLast, sidecars };
 }

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { duBytes, measure, run, type Measurement, type RunSpec } from './measure.js';
 import { checkRestore } from './check.js';
 import { waitQuiet } from './quiet.js';
+import { removeNewSidecars } from './strays.js';
 import type { DataSet } from './datasets.js';
 import type { Stage } from './stage.js';
 import type { ToolInstance } from './tools/tool.js';
@@ -48,6 +49,8 @@ export interface ToolRun {
   unavailable: StepName[];
   /** Set when the pass failed: a command error or a restore mismatch. */
   error?: string;
+  /** SQLite sidecar files the tool's snapshots left in the source (removed by the harness). */
+  strays?: string[];
 }
 
 async function measureAll(specs: RunSpec[], repo: string, before: number, log?: (s: string) => void): Promise<StepSample> {
@@ -83,6 +86,18 @@ function sumSamples(xs: StepSample[]): StepSample {
 export async function runSuite(inst: ToolInstance, ds: DataSet, stage: Stage, dir: string, rep: number, log: (s: string) => void): Promise<ToolRun> {
   const r: ToolRun = { tool: inst.tool, rep, steps: {}, unavailable: [] };
   let size = 0;
+  let mounted = '';
+  const mount = (v: string): void => {
+    stage.mount(v);
+    mounted = v;
+  };
+  const clean = async (): Promise<void> => {
+    const removed = await removeNewSidecars(stage.src, ds.sidecars.get(mounted) ?? new Set());
+    if (removed.length > 0) {
+      r.strays = [...new Set([...(r.strays ?? []), ...removed])];
+      log(`  ${inst.tool} left ${removed.length} SQLite sidecar file(s) in the source: ${removed.join(', ')} (removed)`);
+    }
+  };
   const step = async (name: StepName, specs: RunSpec[] | undefined): Promise<StepSample | undefined> => {
     if (specs === undefined) {
       r.unavailable.push(name);
@@ -98,13 +113,16 @@ export async function runSuite(inst: ToolInstance, ds: DataSet, stage: Stage, di
   try {
     for (const spec of inst.init()) await run(spec);
     size = await duBytes(inst.repo);
-    stage.mount(ds.versions[0]!);
+    mount(ds.versions[0]!);
     await step('first', [inst.snapshot(stage.src, 's1-v1')]);
+    await clean();
     await step('nochange', [inst.snapshot(stage.src, 's2-v1')]);
+    await clean();
     const nexts: StepSample[] = [];
     for (let i = 1; i < ds.versions.length; i++) {
-      stage.mount(ds.versions[i]!);
+      mount(ds.versions[i]!);
       const s = await measureAll([inst.snapshot(stage.src, `s${i + 2}-v${i + 1}`)], inst.repo, size, log);
+      await clean();
       size = s.repoBytes;
       nexts.push(s);
     }

@@ -13,7 +13,7 @@ import { randomBytes } from 'node:crypto';
 import { chmod, lstat, mkdir, open, readFile, readdir, rename, rm, rmdir, utimes } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { ClawbackError } from '../errors.js';
-import { ASIDE_PREFIX } from './rules.js';
+import { ASIDE_PREFIX, TEMP_PREFIX } from './rules.js';
 import { pathExists as exists } from '../util/fs.js';
 
 /** One moved unit. */
@@ -135,9 +135,27 @@ export async function rollback(j: Journal): Promise<number> {
       putBack++;
     }
   }
-  for (const d of j.asideDirs) await rm(d, { recursive: true, force: true });
+  for (const d of [...j.asideDirs].reverse()) await removeAsideDir(d);
+  await removeTempFiles(j.dirs);
   await restoreDirs(j.dirs);
   return putBack;
+}
+
+/**
+ * Removes the temp files (`.clawback-tmp-*`) an interrupted restore left in the journaled
+ * directories: the restorer writes each file as a temp file next to its final name, so a
+ * file unit's temp file lies in its parent directory, which is not itself a unit.
+ */
+async function removeTempFiles(dirs: JournalDir[]): Promise<void> {
+  for (const d of dirs) {
+    let names: string[];
+    try {
+      names = await readdir(d.path);
+    } catch {
+      continue;
+    }
+    for (const n of names) if (n.startsWith(TEMP_PREFIX)) await rm(join(d.path, n), { recursive: true, force: true });
+  }
 }
 
 /** Puts directory modes and times back; removes created empty ones (deepest first). */
@@ -153,11 +171,29 @@ async function restoreDirs(dirs: JournalDir[]): Promise<void> {
   }
 }
 
+/**
+ * Removes an aside directory, its journal last: a crash in the middle then leaves the
+ * journal with whatever is still there (recovered by the next restore), never content
+ * without a journal (which recovery must refuse to guess about). A plain recursive `rm`
+ * removes entries in any order, the journal possibly first.
+ */
+async function removeAsideDir(dir: string): Promise<void> {
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw err;
+  }
+  for (const n of names) if (n !== JOURNAL_NAME) await rm(join(dir, n), { recursive: true, force: true });
+  await rm(dir, { recursive: true, force: true });
+}
+
 /** Removes the aside copies after a successful restore (journal marked committed first). */
 export async function commit(j: Journal): Promise<void> {
   j.state = 'committed';
   await writeJournal(j.asideDirs[0]!, j);
-  for (const d of [...j.asideDirs].reverse()) await rm(d, { recursive: true, force: true });
+  for (const d of [...j.asideDirs].reverse()) await removeAsideDir(d);
 }
 
 /** What recovering one leftover aside directory did. */
@@ -207,7 +243,7 @@ export async function recoverAsides(root: string, host: string, owner?: RestoreO
       throw new ClawbackError('LOCKED', `another restore (pid ${j.pid}) is running on ${root}: wait for it to finish`);
     }
     if (j.state === 'committed') {
-      for (const d of [...j.asideDirs].reverse()) await rm(d, { recursive: true, force: true });
+      for (const d of [...j.asideDirs].reverse()) await removeAsideDir(d);
       out.push({ asideDir: dir, snapshot: j.snapshot, action: 'cleaned', units: 0 });
     } else {
       const units = await rollback(j);

@@ -16,9 +16,11 @@
  *   idle-socket timeouts. Single PUTs carry `Content-MD5`, so the server rejects a body
  *   corrupted in transit.
  * - Errors map to `BLOB_NOT_FOUND` (404/NoSuchKey), `ALREADY_EXISTS` (412),
- *   `BACKEND_TRANSIENT` (5xx, 429, timeouts, resets, refused connections) or `BACKEND`
- *   (credentials, missing bucket, …) with a message that names the endpoint and bucket and
- *   the fix, and `details: { endpoint, bucket, key, status, s3Code, errno }`.
+ *   `REPO_NOT_FOUND` (missing bucket), `BACKEND_AUTH` (credentials refused, permission
+ *   denied), `BACKEND_UNREACHABLE` (connection refused, DNS, connect timeout; retryable),
+ *   `BACKEND_TRANSIENT` (5xx, 429, timeouts, resets) or `BACKEND` (everything else), with a
+ *   one-line message that names the endpoint and bucket and what to check, and
+ *   `details: { endpoint, bucket, key, status, s3Code, errno }`.
  *
  * @module
  */
@@ -186,16 +188,22 @@ export function mapS3Error(err: unknown, ctx: S3ErrorContext): ClawbackError {
   const details = { endpoint: ctx.endpoint, bucket: ctx.bucket, key: ctx.key, op: ctx.op, status, s3Code, errno };
   const where = `${ctx.op}${ctx.key === '' ? '' : ` ${ctx.key}`} in bucket ${ctx.bucket} at ${ctx.endpoint}`;
   const cause = compactCause(err);
-  const make = (code: 'BACKEND' | 'BACKEND_TRANSIENT' | 'BLOB_NOT_FOUND' | 'ALREADY_EXISTS' | 'ABORTED', message: string): ClawbackError =>
-    new ClawbackError(code, message, { cause, details });
+  const make = (
+    code: 'BACKEND' | 'BACKEND_TRANSIENT' | 'BACKEND_AUTH' | 'BACKEND_UNREACHABLE' | 'BLOB_NOT_FOUND' | 'ALREADY_EXISTS' | 'REPO_NOT_FOUND' | 'ABORTED',
+    message: string,
+  ): ClawbackError => new ClawbackError(code, message, { cause, details });
 
   if (name === 'AbortError') return make('ABORTED', 'operation interrupted');
-  if (errno !== undefined && UNREACHABLE_ERRNOS.has(errno)) {
-    return make('BACKEND_TRANSIENT', `cannot reach ${ctx.endpoint}: check the endpoint URL and network (${errno})`);
+  const connectTimeout = name === 'TimeoutError' && /without establishing a connection/i.test(rawMessage ?? '');
+  if ((errno !== undefined && UNREACHABLE_ERRNOS.has(errno)) || connectTimeout) {
+    return make(
+      'BACKEND_UNREACHABLE',
+      `cannot reach ${ctx.endpoint} (bucket ${ctx.bucket}): check the endpoint URL and network, and that the server is running (${errno ?? 'connect timeout'})`,
+    );
   }
   if (name === 'CredentialsProviderError') {
     return make(
-      'BACKEND',
+      'BACKEND_AUTH',
       `no S3 credentials for bucket ${ctx.bucket} at ${ctx.endpoint}: set the access key and secret (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY)`,
     );
   }
@@ -203,7 +211,7 @@ export function mapS3Error(err: unknown, ctx: S3ErrorContext): ClawbackError {
     return make('BACKEND_TRANSIENT', `${where} failed: ${errno ?? name ?? 'connection error'}${rawMessage === undefined ? '' : ` (${rawMessage})`}`);
   }
   if (s3Code === 'NoSuchBucket') {
-    return make('BACKEND', `bucket ${ctx.bucket} not found at ${ctx.endpoint}: create it or check the name`);
+    return make('REPO_NOT_FOUND', `bucket ${ctx.bucket} not found at ${ctx.endpoint}: check the bucket name and endpoint, or create it with \`clawback init\``);
   }
   if (status === 412 || s3Code === 'PreconditionFailed') {
     return make('ALREADY_EXISTS', `${ctx.key} already exists in bucket ${ctx.bucket} at ${ctx.endpoint}`);
@@ -215,10 +223,16 @@ export function mapS3Error(err: unknown, ctx: S3ErrorContext): ClawbackError {
     return make('BACKEND', `${where} refused: the clock of this machine differs too much from the server's; fix the system time`);
   }
   if (status === 403 || (s3Code !== undefined && CREDENTIAL_S3_CODES.has(s3Code))) {
-    return make(
-      'BACKEND',
-      `access denied to bucket ${ctx.bucket} at ${ctx.endpoint} (${s3Code !== undefined && s3Code !== 'Unknown' ? s3Code : `HTTP ${status ?? '?'}`}): check the access key and secret (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY) and the bucket's permissions`,
-    );
+    const keys = 'check the access key and secret (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY)';
+    if (s3Code === 'InvalidAccessKeyId') return make('BACKEND_AUTH', `${ctx.endpoint} does not know the access key id used for bucket ${ctx.bucket} (InvalidAccessKeyId): ${keys}`);
+    if (s3Code === 'SignatureDoesNotMatch') return make('BACKEND_AUTH', `${ctx.endpoint} rejected the secret key used for bucket ${ctx.bucket} (SignatureDoesNotMatch): ${keys}`);
+    if (s3Code === 'InvalidToken' || s3Code === 'ExpiredToken') return make('BACKEND_AUTH', `${ctx.endpoint} rejected the session token for bucket ${ctx.bucket} (${s3Code}): ${keys} and AWS_SESSION_TOKEN`);
+    if (s3Code === 'AccessDenied') {
+      const on = ctx.key === '' ? ctx.op : `${ctx.op} ${ctx.key}`;
+      return make('BACKEND_AUTH', `access denied to bucket ${ctx.bucket} at ${ctx.endpoint} (AccessDenied: ${on}): ${keys}, and that the bucket's policy grants this key the permission`);
+    }
+    const what = s3Code !== undefined && s3Code !== 'Unknown' ? s3Code : `HTTP ${status ?? '?'}`;
+    return make('BACKEND_AUTH', `access denied to bucket ${ctx.bucket} at ${ctx.endpoint} (${what}): ${keys} and the bucket's permissions`);
   }
   if (status === 301 || s3Code === 'PermanentRedirect' || s3Code === 'AuthorizationHeaderMalformed') {
     return make('BACKEND', `bucket ${ctx.bucket} at ${ctx.endpoint} is in another region: set the region (AWS_REGION) to the bucket's`);
@@ -316,7 +330,7 @@ export class S3Backend implements Backend {
       return;
     } catch (err) {
       const e = this.#err(err, 'create', '');
-      if (e.code !== 'BLOB_NOT_FOUND' && !(e.code === 'BACKEND' && e.details['s3Code'] === 'NoSuchBucket')) throw e;
+      if (e.code !== 'BLOB_NOT_FOUND' && e.code !== 'REPO_NOT_FOUND') throw await this.#explain(e, '');
     }
     try {
       const needsConstraint = !this.#customEndpoint && this.#region !== 'us-east-1';
@@ -340,18 +354,44 @@ export class S3Backend implements Backend {
   }
 
   /**
-   * True when the `config` object exists (a missing bucket also answers false, since
-   * `HeadObject` cannot tell the two apart).
+   * True when the `config` object exists. When it does not, a `HeadBucket` tells a missing
+   * bucket (`REPO_NOT_FOUND`, naming the bucket) from an empty prefix (false).
    *
-   * @throws ClawbackError `BACKEND` (credentials, …) or `BACKEND_TRANSIENT`.
+   * @throws ClawbackError `REPO_NOT_FOUND` for a missing bucket; `BACKEND_AUTH` for refused
+   *   credentials or permissions; `BACKEND_UNREACHABLE`, `BACKEND_TRANSIENT`, `BACKEND`.
    */
   async isRepository(): Promise<boolean> {
     try {
       await this.stat({ type: 'config', name: CONFIG_PATH });
       return true;
     } catch (err) {
-      if (err instanceof ClawbackError && err.code === 'BLOB_NOT_FOUND') return false;
-      throw err;
+      if (!(err instanceof ClawbackError && err.code === 'BLOB_NOT_FOUND')) throw err;
+    }
+    try {
+      await this.#client.send(new HeadBucketCommand({ Bucket: this.bucket }));
+    } catch (err) {
+      const e = this.#err(err, 'isRepository', '');
+      if (e.code === 'BLOB_NOT_FOUND') throw this.#err({ name: 'NoSuchBucket' }, 'isRepository', '');
+      throw await this.#explain(e, '');
+    }
+    return false;
+  }
+
+  /**
+   * `HEAD` responses carry no body, so a refused `HeadObject`/`HeadBucket` says only "403".
+   * For such an error, a one-byte `GetObject` of `key` (any key: a missing one is fine)
+   * learns the reason (`InvalidAccessKeyId`, `SignatureDoesNotMatch`, `AccessDenied`) and
+   * that error is returned instead; otherwise `e` itself.
+   */
+  async #explain(e: ClawbackError, key: string): Promise<ClawbackError> {
+    if (e.code !== 'BACKEND_AUTH' || (e.details['s3Code'] !== undefined && e.details['s3Code'] !== 'Unknown')) return e;
+    const probe = key === '' ? (this.prefix === '' ? CONFIG_PATH : `${this.prefix}/${CONFIG_PATH}`) : key;
+    try {
+      await this.#client.send(new GetObjectCommand({ Bucket: this.bucket, Key: probe, Range: 'bytes=0-0' }));
+      return e;
+    } catch (err) {
+      const precise = mapS3Error(err, { op: String(e.details['op'] ?? 'stat'), endpoint: this.endpoint, bucket: this.bucket, key: String(e.details['key'] ?? key) });
+      return precise.code === 'BACKEND_AUTH' && precise.details['s3Code'] !== undefined && precise.details['s3Code'] !== 'Unknown' ? precise : e;
     }
   }
 
@@ -407,7 +447,7 @@ export class S3Backend implements Backend {
     } catch (err) {
       const e = this.#err(err, 'save', key);
       if (e.code === 'BLOB_NOT_FOUND') return false;
-      throw e;
+      throw await this.#explain(e, key);
     }
   }
 
@@ -469,7 +509,7 @@ export class S3Backend implements Backend {
       const res = await this.#client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
       return { name: h.type === 'config' ? 'config' : h.name, size: res.ContentLength ?? 0 };
     } catch (err) {
-      throw this.#err(err, 'stat', key);
+      throw await this.#explain(this.#err(err, 'stat', key), key);
     }
   }
 

@@ -10,12 +10,13 @@ import type { Command } from 'commander';
 import { ClawbackError } from '../errors.js';
 import { openBackend, parseLocation } from '../backend/location.js';
 import type { Backend } from '../backend/backend.js';
-import { initRepository, openRepository, type Repository } from '../repository/repository.js';
+import { initRepository, openRepository, type OpenOptions, type Repository } from '../repository/repository.js';
 import { acquireLock, describeLock, type Lock } from '../repository/lock.js';
 import type { CliIo } from './io.js';
 import { jsonLine } from './format.js';
 import { ioWithConfig } from './config-io.js';
 import { parseDurationMs } from './duration.js';
+import { testScryptParams } from './test-kdf.js';
 
 /** Which repository lock a command takes (docs/MAINTENANCE.md §Locks). */
 export type LockMode = 'shared' | 'exclusive' | 'none';
@@ -27,6 +28,13 @@ export interface WithRepoOptions {
   /** Lock to hold while `fn` runs; default `shared`. */
   lock?: LockMode;
 }
+
+/**
+ * Pack uploads in flight for an S3 repository (the blob saver's `limits.uploads`; local
+ * repositories keep the default 2). S3 throughput is latency-bound, so more uploads keep
+ * the link busy; memory stays bounded by uploads × pack size (docs/BACKENDS.md §Memory).
+ */
+export const S3_UPLOADS = 4;
 
 /** Options every command accepts (set on the root command). */
 export interface GlobalOptions {
@@ -104,6 +112,41 @@ export class Context {
     return openBackend(loc, { env: this.io.env });
   }
 
+  /** True when `location` is an S3 location. */
+  isS3(location = this.location): boolean {
+    return parseLocation(location, this.io.cwd).kind === 's3';
+  }
+
+  /**
+   * Repository open options for `location` (password aside): the cache directory, and for
+   * S3 {@link S3_UPLOADS} pack uploads in flight.
+   */
+  repoOptions(location = this.location): OpenOptions {
+    return { cacheDir: this.cacheDir, ...(this.isS3(location) ? { limits: { uploads: S3_UPLOADS } } : {}) };
+  }
+
+  /**
+   * Takes the repository lock `mode` on `repo` (waiting up to `--retry-lock`); undefined
+   * for `none`. Release it with `Lock.release`, e.g. through {@link Context.releaseLock}.
+   * @throws ClawbackError 'LOCKED' naming the holder when the lock stays taken.
+   */
+  async lock(repo: Repository, mode: LockMode): Promise<Lock | undefined> {
+    if (mode === 'none') return undefined;
+    const retryFor = this.opts.retryLock === undefined ? 0 : parseDurationMs(this.opts.retryLock, '--retry-lock');
+    return acquireLock(repo, {
+      exclusive: mode === 'exclusive',
+      retryFor,
+      signal: this.io.signal,
+      onWait: (holder) => this.info(`repository is locked (${describeLock(holder)}) at ${repo.backend.location}; waiting up to ${this.opts.retryLock ?? '0s'}…`),
+      onRefreshError: (err) => this.warn(`could not refresh the repository lock: ${(err as Error).message}`),
+    });
+  }
+
+  /** Releases `lock` (if any), warning instead of failing when its file cannot be removed. */
+  async releaseLock(lock: Lock | undefined): Promise<void> {
+    await lock?.release().catch((err: unknown) => this.warn(`could not remove the repository lock ${lock.id}: ${(err as Error).message} (\`clawback unlock\` removes it once stale)`));
+  }
+
   /**
    * The password from --password-file, --password-command, CLAWBACK_PASSWORD,
    * CLAWBACK_PASSWORD_FILE, CLAWBACK_PASSWORD_COMMAND, or undefined when none is configured.
@@ -135,24 +178,30 @@ export class Context {
 
   /**
    * Opens the repository. When it does not exist and `autoInit` is set and the location is
-   * the default one, creates it (encrypted if a password is configured, else unencrypted).
-   * @throws ClawbackError 'REPO_NOT_FOUND', 'WRONG_PASSWORD'.
+   * the default one, creates it (encrypted if a password is configured, else unencrypted;
+   * an S3 location is never created unencrypted).
+   * @throws ClawbackError 'REPO_NOT_FOUND', 'WRONG_PASSWORD'; 'USAGE' for an S3
+   *   auto-init without a password.
    */
   async openRepo(autoInit = false): Promise<Repository> {
     const backend = await this.backend();
-    const cacheDir = this.cacheDir;
+    const options = this.repoOptions();
     if (autoInit && this.isDefaultLocation && !(await backend.isRepository())) {
       const password = await this.configuredPassword();
+      if (password === undefined && this.isS3()) {
+        throw new ClawbackError('USAGE', `no repository at ${backend.location}, and S3 repositories are always encrypted: set CLAWBACK_PASSWORD (or _FILE/_COMMAND) and run \`clawback init --repo ${backend.location}\``);
+      }
       this.info(`creating the default repository at ${backend.location} (${password === undefined ? 'unencrypted: set CLAWBACK_PASSWORD to encrypt new repositories' : 'encrypted'})`);
-      return initRepository(backend, { password }, { cacheDir });
+      const scrypt = testScryptParams(this.io.env);
+      return initRepository(backend, { password, ...(scrypt ? { scrypt } : {}) }, options);
     }
     let password = await this.configuredPassword();
     try {
-      return await openRepository(backend, { password, cacheDir });
+      return await openRepository(backend, { ...options, password });
     } catch (err) {
       if (err instanceof ClawbackError && err.code === 'WRONG_PASSWORD' && password === undefined && this.io.readPassword) {
         password = await this.io.readPassword('repository password: ');
-        return openRepository(backend, { password, cacheDir });
+        return openRepository(backend, { ...options, password });
       }
       throw err;
     }
@@ -166,24 +215,16 @@ export class Context {
    */
   async withRepo<T>(fn: (repo: Repository) => Promise<T>, options: WithRepoOptions | boolean = {}): Promise<T> {
     const o: WithRepoOptions = typeof options === 'boolean' ? { autoInit: options } : options;
-    const retryFor = this.opts.retryLock === undefined ? 0 : parseDurationMs(this.opts.retryLock, '--retry-lock');
+    if (this.opts.retryLock !== undefined) parseDurationMs(this.opts.retryLock, '--retry-lock'); // USAGE before any I/O
     const repo = await this.openRepo(o.autoInit ?? false);
     let lock: Lock | undefined;
     try {
-      const mode = o.lock ?? 'shared';
-      if (mode !== 'none') {
-        lock = await acquireLock(repo, {
-          exclusive: mode === 'exclusive',
-          retryFor,
-          signal: this.io.signal,
-          onWait: (holder) => this.info(`repository is locked (${describeLock(holder)}); waiting up to ${this.opts.retryLock ?? '0s'}…`),
-          onRefreshError: (err) => this.warn(`could not refresh the repository lock: ${(err as Error).message}`),
-        });
-      }
+      lock = await this.lock(repo, o.lock ?? 'shared');
       return await fn(repo);
     } finally {
-      await lock?.release().catch((err: unknown) => this.warn(`could not remove the repository lock ${lock?.id ?? ''}: ${(err as Error).message} (\`clawback unlock\` removes it once stale)`));
+      await this.releaseLock(lock);
       await repo.close();
+      await repo.backend.close();
     }
   }
 }

@@ -1,6 +1,8 @@
 /**
- * Exit codes (docs/CLI.md): 0 ok · 1 failure · 2 usage · 3 partial · 10 no repository ·
- * 11 locked · 12 wrong password · 130 interrupted. Callers treat unknown codes as failure.
+ * Exit codes (docs/CLI.md): 0 ok · 1 failure (a damaged repository among others) · 2 usage ·
+ * 3 partial · 10 no repository (or no such S3 bucket) · 11 locked · 12 wrong password, or S3
+ * credentials refused / permission denied · 13 storage unreachable · 130 interrupted.
+ * Callers treat unknown codes as failure.
  */
 import { isClawbackError } from '../errors.js';
 
@@ -12,6 +14,7 @@ export const EXIT = {
   NO_REPOSITORY: 10,
   LOCKED: 11,
   WRONG_PASSWORD: 12,
+  UNREACHABLE: 13,
   INTERRUPTED: 130,
 } as const;
 
@@ -26,7 +29,10 @@ export function exitCodeFor(err: unknown): number {
     case 'LOCKED':
       return EXIT.LOCKED;
     case 'WRONG_PASSWORD':
+    case 'BACKEND_AUTH':
       return EXIT.WRONG_PASSWORD;
+    case 'BACKEND_UNREACHABLE':
+      return EXIT.UNREACHABLE;
     case 'ABORTED':
       return EXIT.INTERRUPTED;
     default:

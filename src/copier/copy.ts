@@ -39,25 +39,54 @@ export interface CopyResult {
   bytesAdded: number;
 }
 
-interface CopiedFrom {
+/** A snapshot named by its repository's id and its own id. */
+interface SnapshotRef {
   repository: string;
   snapshot: SnapshotId;
 }
 
-function copiedFrom(m: SnapshotManifest): CopiedFrom | undefined {
-  const c = m.extra?.['copiedFrom'] as Partial<CopiedFrom> | undefined;
-  return c && typeof c.repository === 'string' && typeof c.snapshot === 'string' ? { repository: c.repository, snapshot: c.snapshot } : undefined;
+/**
+ * `extra.copiedFrom` of a copied snapshot: the snapshot it was copied from, and `origin`,
+ * the snapshot that started the chain of copies (A → B → C: C's origin is A's snapshot).
+ */
+interface CopiedFrom extends SnapshotRef {
+  origin?: SnapshotRef;
 }
+
+function isRef(v: unknown): v is SnapshotRef {
+  const c = v as Partial<SnapshotRef> | undefined;
+  return typeof c === 'object' && c !== null && typeof c.repository === 'string' && typeof c.snapshot === 'string';
+}
+
+function copiedFrom(m: SnapshotManifest): CopiedFrom | undefined {
+  const c: unknown = m.extra?.['copiedFrom'];
+  if (!isRef(c)) return undefined;
+  const o: unknown = (c as { origin?: unknown }).origin;
+  return { repository: c.repository, snapshot: c.snapshot, ...(isRef(o) ? { origin: { repository: o.repository, snapshot: o.snapshot } } : {}) };
+}
+
+/** The original of snapshot `id` of repository `repoId`: itself unless it is a copy (`origin`, else the snapshot it was copied from). */
+function originOf(m: SnapshotManifest, id: SnapshotId, repoId: string): SnapshotRef {
+  const c = copiedFrom(m);
+  if (!c) return { repository: repoId, snapshot: id };
+  return c.origin ?? { repository: c.repository, snapshot: c.snapshot };
+}
+
+const refKey = (r: SnapshotRef): string => `${r.repository}/${r.snapshot}`;
 
 /** Copies `entries` (snapshots of `src`) into `dst`. The caller holds the locks. */
 export async function copySnapshots(src: Repository, dst: Repository, entries: SnapshotEntry[], opts: CopyOptions = {}): Promise<CopyResult> {
   if (src.config.id === dst.config.id) throw new ClawbackError('USAGE', 'source and destination are the same repository');
   const same = dst.sharesChunkingWith(src);
   const existing = (await listSnapshots(dst)).entries;
-  const already = new Map<SnapshotId, SnapshotId>();
+  // Destination snapshots by what they are copies of (directly, or as the original of a
+  // chain of copies): a snapshot whose original is already there is skipped, so copying
+  // A → B → C and then A → C adds nothing.
+  const already = new Map<string, SnapshotId>();
   for (const e of existing) {
     const c = copiedFrom(e.manifest);
-    if (c && c.repository === src.config.id) already.set(c.snapshot, e.id);
+    if (c) already.set(refKey(c), e.id);
+    already.set(refKey(originOf(e.manifest, e.id, dst.config.id)), e.id);
   }
   const result: CopyResult = { copied: [], skipped: [], rechunked: !same, blobsAdded: 0, bytesAdded: 0 };
   const before = { ...dst.saveStats };
@@ -131,9 +160,13 @@ export async function copySnapshots(src: Repository, dst: Repository, entries: S
   const labelsTaken = new Set(existing.map((e) => `${e.manifest.source}\u0000${e.manifest.label ?? ''}`));
   const dstIds = new Set(existing.map((e) => e.id));
   for (const entry of entries) {
-    // Skip snapshots copied before, and snapshots that came from the destination itself.
-    const origin = copiedFrom(entry.manifest);
-    const prior = already.get(entry.id) ?? (origin?.repository === dst.config.id && dstIds.has(origin.snapshot) ? origin.snapshot : undefined);
+    // Skip snapshots copied before (directly or through other repositories), and
+    // snapshots that came from the destination itself.
+    const origin = originOf(entry.manifest, entry.id, src.config.id);
+    const prior =
+      already.get(refKey({ repository: src.config.id, snapshot: entry.id })) ??
+      already.get(refKey(origin)) ??
+      (origin.repository === dst.config.id && dstIds.has(origin.snapshot) ? origin.snapshot : undefined);
     if (prior) {
       result.skipped.push({ source: entry.id, destination: prior });
       continue;
@@ -149,9 +182,10 @@ export async function copySnapshots(src: Repository, dst: Repository, entries: S
       ...rest,
       ...(keepLabel ? { label } : {}),
       tree: root,
-      extra: { ...(m.extra ?? {}), copiedFrom: { repository: src.config.id, snapshot: entry.id } },
+      extra: { ...(m.extra ?? {}), copiedFrom: { repository: src.config.id, snapshot: entry.id, origin } },
     };
     const id = await saveSnapshot(dst, manifest);
+    already.set(refKey(origin), id);
     if (keepLabel) labelsTaken.add(`${m.source}\u0000${label}`);
     result.copied.push({ source: entry.id, destination: id });
   }

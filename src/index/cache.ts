@@ -12,12 +12,19 @@
  *   damaged cache can never make a snapshot reference a blob that is not stored.
  *
  * lmdb-js crashes the process (SIGSEGV) on a file with a damaged meta page, so
- * {@link IndexCache.open} checks both meta pages and the lock file's magic first.
+ * {@link IndexCache.open} checks both meta pages and the lock file's magic first. A bit
+ * flipped in a B-tree page can still crash it (SIGBUS, seen in test/stress/bitrot.test.ts):
+ * every open records its process in `<path>.users/`, and a record left by a process that
+ * is gone makes the next open start from an empty cache. So such a crash costs one failed
+ * command, and the next one rebuilds the cache. (LMDB errors that are thrown instead, such
+ * as "page not found", and blobs missing from a damaged cache are handled by the
+ * repository, which rebuilds the cache.)
  * - `packs`: key = pack id (32 bytes) → size (f64 LE, bytes)
  * - `indexes`: key = index file id (32 bytes) → empty (the index files merged so far)
  * - `meta`: `format` → 1
  */
-import { closeSync, existsSync, mkdirSync, openSync, readSync, rmSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Blake3Hasher } from '@napi-rs/blake-hash';
 import { open, type Database, type RootDatabase } from 'lmdb';
@@ -121,6 +128,8 @@ export class IndexCache {
   private readonly packs: Database<Buffer, Buffer>;
   private readonly indexes: Database<Buffer, Buffer>;
   readonly path: string;
+  /** This process's user record (see {@link addUser}). */
+  private marker: string | undefined;
 
   private constructor(path: string, root: RootDatabase) {
     this.path = path;
@@ -136,6 +145,10 @@ export class IndexCache {
    * another format is deleted and recreated empty.
    */
   static open(path: string): IndexCache {
+    // A process that used the cache and died without closing it (SIGKILL, or lmdb-js
+    // crashing with SIGSEGV/SIGBUS on a damaged B-tree page, which no check here can
+    // catch beforehand) leaves the cache suspect: start from an empty one.
+    if (removeDeadUsers(path)) rmSync(path, { recursive: true, force: true });
     const attempt = (): IndexCache => {
       if (!lmdbFilesLookSane(path)) throw new Error('damaged LMDB meta pages');
       mkdirSync(path, { recursive: true, mode: 0o700 });
@@ -150,16 +163,19 @@ export class IndexCache {
       }
       return c;
     };
+    let c: IndexCache;
     try {
-      return attempt();
+      c = attempt();
     } catch {
       rmSync(path, { recursive: true, force: true });
       try {
-        return attempt();
+        c = attempt();
       } catch (cause) {
         throw new ClawbackError('INTERNAL', `cannot open the index cache at ${path}: delete that directory and retry`, { cause });
       }
     }
+    c.marker = addUser(path);
+    return c;
   }
 
   /** The location of `id`, if indexed. */
@@ -237,7 +253,78 @@ export class IndexCache {
     return this.blobs.getCount();
   }
 
-  close(): void {
-    void this.root.close();
+  /**
+   * Closes the environment. lmdb-js may finish closing later, and opening the same path
+   * before then connects to the old environment: await the promise before deleting and
+   * reopening the cache.
+   */
+  close(): Promise<void> {
+    const closing = Promise.resolve(this.root.close()).catch(() => undefined);
+    if (this.marker !== undefined) {
+      rmSync(this.marker, { force: true });
+      records.delete(this.marker);
+    }
+    this.marker = undefined;
+    return closing;
+  }
+}
+
+/**
+ * Users of a cache: while a process has the cache at `path` open, an empty file
+ * `<path>.users/<pid>-<random>` exists; {@link IndexCache.close} removes it. A file whose
+ * process is gone marks an unclean exit. (The pid probe reads `process` like the
+ * repository lock does: it is what a user record is.)
+ */
+function usersDir(path: string): string {
+  return `${path}.users`;
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code !== 'ESRCH';
+  }
+}
+
+/** Removes the user files of dead processes; true when there was one. */
+function removeDeadUsers(path: string): boolean {
+  let names: string[];
+  try {
+    names = readdirSync(usersDir(path));
+  } catch {
+    return false;
+  }
+  let dead = false;
+  for (const n of names) {
+    const pid = Number(n.split('-')[0]);
+    if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid || pidAlive(pid)) continue;
+    rmSync(join(usersDir(path), n), { force: true });
+    dead = true;
+  }
+  return dead;
+}
+
+/** This process's user records, removed at a normal exit even if a cache was never closed. */
+const records = new Set<string>();
+let exitHook = false;
+
+/** Records this process as a user of the cache at `path`; returns the record's path. */
+function addUser(path: string): string | undefined {
+  try {
+    mkdirSync(usersDir(path), { recursive: true, mode: 0o700 });
+    const f = join(usersDir(path), `${process.pid}-${randomBytes(4).toString('hex')}`);
+    writeFileSync(f, '');
+    records.add(f);
+    if (!exitHook) {
+      exitHook = true;
+      process.once('exit', () => {
+        for (const r of records) rmSync(r, { force: true });
+      });
+    }
+    return f;
+  } catch {
+    return undefined; // a read-only cache dir: no record, no crash detection
   }
 }

@@ -21,6 +21,11 @@ export const DEFAULT_TARGET_MS = 500;
 export const MIN_N = 1 << 10;
 /** Largest N accepted (2^22, 4 GiB of memory with r = 8 would be too much; 2^22·128·8 = 4 GiB). */
 export const MAX_N = 1 << 21;
+/**
+ * Largest N·r and N·r·p accepted when deriving: 2^23, what the largest calibration makes
+ * (N = 2^20, r = 8, p = 1): 1 GiB of memory (128·N·r bytes).
+ */
+export const MAX_WORK = 1 << 23;
 
 /** Derives a 32-byte key from `password` and `salt`. */
 export function deriveKey(password: string, salt: Uint8Array, params: ScryptParams): Promise<Buffer> {
@@ -29,6 +34,11 @@ export function deriveKey(password: string, salt: Uint8Array, params: ScryptPara
   }
   if (!Number.isInteger(params.r) || params.r < 1 || params.r > 32 || !Number.isInteger(params.p) || params.p < 1 || params.p > 16) {
     throw new ClawbackError('INTEGRITY', `key file has invalid scrypt r=${params.r} p=${params.p}`);
+  }
+  // A damaged or hostile key file must not make opening the repository take gigabytes and
+  // minutes: nothing beyond what calibration creates (N·r ≤ 2^23: 1 GiB; N·r·p ≤ 2^23).
+  if (params.N * params.r > MAX_WORK || params.N * params.r * params.p > MAX_WORK) {
+    throw new ClawbackError('INTEGRITY', `key file has scrypt N=${params.N} r=${params.r} p=${params.p}, beyond what clawback creates (at most ${(128 * MAX_WORK) / 2 ** 30} GiB of memory): the key file is damaged or was not made by clawback`);
   }
   return new Promise((resolve, reject) => {
     scryptCb(password.normalize('NFC'), salt, 32, { ...params, maxmem: 256 * params.N * params.r + (1 << 20) }, (err, key) =>

@@ -46,12 +46,14 @@ export async function repairIndex(repo: Repository, progress?: Progress): Promis
   const newIndexFiles: FileId[] = [];
   // All new files first, then one last file that supersedes the old ones: a crash in
   // between leaves old and new files side by side, never packs without an index.
+  // The files are written without going through the local cache: syncing the cache reads
+  // every index file, and the damaged one this repair is for would make it fail.
   const slices: IndexedPack[][] = [];
   for (let i = 0; i < packs.length; i += PACKS_PER_INDEX) slices.push(packs.slice(i, i + PACKS_PER_INDEX));
   const last = slices.pop() ?? [];
-  for (const slice of slices) newIndexFiles.push(await repo.writeIndex(slice));
-  if (last.length > 0 || old.length > 0) newIndexFiles.push(await repo.writeIndex(last, old));
+  for (const slice of slices) newIndexFiles.push(await repo.saveIndexFile({ packs: slice, superseded: [] }));
+  if (last.length > 0 || old.length > 0) newIndexFiles.push(await repo.saveIndexFile({ packs: last, superseded: old }));
   for (const id of old) await repo.backend.remove({ type: 'index', name: id });
-  await repo.syncIndex();
+  await repo.rebuildCache();
   return { packs: packs.length, blobs, damagedPacks, newIndexFiles, removedIndexFiles: old };
 }

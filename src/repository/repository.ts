@@ -11,7 +11,7 @@ import { aesCipher, noneCipher, openEnvelope, randomKey, sealEnvelope, type Ciph
 import { blobId, fileId } from '../crypto/hash.js';
 import { shortId, type BlobId, type FileId } from '../ids.js';
 import type { BlobType } from '../pack/format.js';
-import { decodeIndex, encodeIndex, MAX_INDEX_BYTES, type IndexedPack } from '../index/format.js';
+import { decodeIndex, encodeIndex, MAX_INDEX_BYTES, type IndexedPack, type IndexFile } from '../index/format.js';
 import { CacheDamagedError, IndexCache, type BlobLocation } from '../index/cache.js';
 import { rm } from 'node:fs/promises';
 import { DEFAULT_CHUNKER, DEFAULT_SQLITE_CHUNKER, validateChunkerParams, type ChunkerParams } from '../chunker/params.js';
@@ -25,6 +25,15 @@ import { BlobSaver, type SaveTicket, type SaverLimits } from './blob-saver.js';
 
 /** Largest snapshot/lock/config plaintext accepted, bytes. */
 const MAX_SMALL_FILE = 64 << 20;
+
+/**
+ * True when `err` means the local LMDB cache is damaged: a failed entry check
+ * ({@link CacheDamagedError}), or an error from LMDB itself (anything that is not a
+ * ClawbackError: the cache code throws nothing else).
+ */
+function isCacheFailure(err: unknown): boolean {
+  return err instanceof CacheDamagedError || !isClawbackError(err);
+}
 
 /** Options for {@link initRepository}. */
 export interface InitOptions {
@@ -167,6 +176,11 @@ export class Repository {
   private readonly options: OpenOptions;
   private cache: IndexCache | undefined;
   private cacheOpening: Promise<IndexCache> | undefined;
+  /** Bumped by every cache rebuild (see {@link withCache}). */
+  private cacheGeneration = 0;
+  private cacheRebuilding: Promise<void> | undefined;
+  /** The one rebuild {@link loadBlob} may do on a cache miss. */
+  private missRecheck: Promise<void> | undefined;
   private pool: SealPool | undefined;
   private saver: BlobSaver | undefined;
   private readonly chunkers = new Map<string, Chunker>();
@@ -235,20 +249,37 @@ export class Repository {
   async index(): Promise<IndexCache> {
     if (this.cache) return this.cache;
     // Concurrent first calls share one opening.
-    this.cacheOpening ??= (async () => {
-      const cache = IndexCache.open(join(this.cachePath, 'index'));
+    this.cacheOpening ??= this.openCache(false).finally(() => {
+      this.cacheOpening = undefined;
+    });
+    return this.cacheOpening;
+  }
+
+  /**
+   * Opens (with `fresh`: deletes first) and syncs the cache, and makes it `this.cache`.
+   * Only ever runs as `this.cacheOpening`, so concurrent callers of {@link index} wait for
+   * it instead of opening the cache files themselves.
+   */
+  private async openCache(fresh: boolean): Promise<IndexCache> {
+    const dir = join(this.cachePath, 'index');
+    if (fresh) await rm(dir, { recursive: true, force: true });
+    for (let attempt = 1; ; attempt++) {
+      const cache = IndexCache.open(dir);
       try {
         await this.syncIndex(cache);
       } catch (err) {
-        cache.close();
+        await cache.close();
+        // An LMDB failure (not a ClawbackError: "page not found", MDB_CORRUPTED, …) means
+        // a damaged cache file: start over from an empty cache, once.
+        if (attempt === 1 && isCacheFailure(err)) {
+          await rm(dir, { recursive: true, force: true });
+          continue;
+        }
         throw err;
       }
       this.cache = cache;
       return cache;
-    })().finally(() => {
-      this.cacheOpening = undefined;
-    });
-    return this.cacheOpening;
+    }
   }
 
   /** Lists the index files in the backend. */
@@ -295,11 +326,33 @@ export class Repository {
     return decodeIndex(plain, `index file ${shortId(id)}`);
   }
 
-  /** Writes an index file for `packs` (optionally superseding others) and merges it. */
+  /**
+   * Seals and writes an index file without touching the local cache; returns its id.
+   *
+   * Files are named by the hash of their stored bytes, and an unencrypted envelope is
+   * deterministic: an index file written again with the same content (a snapshot re-adding
+   * blobs a gc deleted) would get the name of the file that gc superseded, and stay ignored
+   * because the gc's index file lists that name. So in an unencrypted repository a random id
+   * naming no file is added to `superseded` (harmless, docs/FORMAT.md §Index), making every
+   * index file unique, as random nonces do in an encrypted one.
+   */
+  async saveIndexFile(idx: IndexFile): Promise<FileId> {
+    const stored: IndexFile = this.encrypted ? idx : { packs: idx.packs, superseded: [...idx.superseded, randomBytes(32).toString('hex')] };
+    return this.saveFile('index', encodeIndex(stored));
+  }
+
+  /**
+   * Writes an index file for `packs` (optionally superseding others) and merges it into the
+   * cache — unless it supersedes others: the cache would still hold the superseded files'
+   * entries, and since it does not record what a merged file supersedes, a process that
+   * crashed before {@link syncIndex} ran would leave a cache that the next process trusts
+   * (and deduplicates against blobs no live index lists). Such a file is merged by the
+   * next {@link syncIndex}, which rebuilds the cache from the live index files.
+   */
   async writeIndex(packs: IndexedPack[], superseded: FileId[] = []): Promise<FileId> {
     const idx = { packs, superseded };
-    const id = await this.saveFile('index', encodeIndex(idx));
-    (await this.index()).addIndexFile(id, idx);
+    const id = await this.saveIndexFile(idx);
+    if (superseded.length === 0) (await this.index()).addIndexFile(id, idx);
     return id;
   }
 
@@ -308,21 +361,38 @@ export class Repository {
    * rebuilds it from the index files and runs `fn` once more.
    */
   private async withCache<T>(fn: () => T | Promise<T>): Promise<T> {
+    const generation = this.cacheGeneration;
     try {
       return await fn();
     } catch (err) {
-      if (!(err instanceof CacheDamagedError)) throw err;
-      await this.rebuildCache();
+      if (!isCacheFailure(err)) throw err;
+      // Concurrent lookups that hit the same damage share one rebuild.
+      if (this.cacheGeneration === generation) await this.rebuildCache();
+      else await this.cacheRebuilding;
       return fn();
     }
   }
 
-  /** Deletes the local index cache and rebuilds it from the index files. */
+  /** Deletes the local index cache and rebuilds it from the index files (one rebuild at a time). */
   async rebuildCache(): Promise<void> {
-    this.cache?.close();
-    this.cache = undefined;
-    await rm(join(this.cachePath, 'index'), { recursive: true, force: true });
-    await this.index();
+    this.cacheRebuilding ??= (async () => {
+      this.cacheGeneration++;
+      await this.cacheOpening?.catch(() => undefined);
+      const old = this.cache;
+      this.cache = undefined;
+      // Callers of index() wait for this opening: nobody may open the old files meanwhile
+      // (lmdb-js would connect them to the environment being closed).
+      this.cacheOpening = (async () => {
+        await old?.close();
+        return this.openCache(true);
+      })().finally(() => {
+        this.cacheOpening = undefined;
+      });
+      await this.cacheOpening;
+    })().finally(() => {
+      this.cacheRebuilding = undefined;
+    });
+    return this.cacheRebuilding;
   }
 
   /** Where a blob is, from the index or this session's uploads. */
@@ -385,7 +455,15 @@ export class Repository {
    *   if the stored bytes are damaged.
    */
   async loadBlob(id: BlobId, packs?: PackCache): Promise<Buffer> {
-    const loc = await this.lookup(id);
+    let loc = await this.lookup(id);
+    if (!loc) {
+      // A referenced blob the cache does not know: the cache may be stale or damaged (a
+      // flipped bit in an LMDB key is not caught by the entry checks). Rebuild it once per
+      // session before calling the blob missing.
+      this.missRecheck ??= this.rebuildCache();
+      await this.missRecheck;
+      loc = await this.lookup(id);
+    }
     if (!loc) throw new ClawbackError('BLOB_NOT_FOUND', `blob ${shortId(id)} is not in the index (repair with \`clawback repair index\`, check with \`clawback verify\`)`, { details: { blob: id } });
     return this.readBlob(loc, packs);
   }
@@ -490,7 +568,8 @@ export class Repository {
     if (this.saver) await this.saver.abort();
     await this.pool?.close();
     this.pool = undefined;
-    this.cache?.close();
+    const cache = this.cache;
     this.cache = undefined;
+    await cache?.close();
   }
 }

@@ -10,8 +10,9 @@
  *   refused.
  * - With `overwrite`, entries in restored directories that the snapshot does not have are
  *   removed, so the directory equals the snapshot.
- * - Damaged blobs fail only the files that use them; the rest is restored and the run
- *   ends with an `INTEGRITY` error naming every failed file with its pack and blob.
+ * - Damaged blobs fail only the files that use them (a damaged tree blob: the directory
+ *   it describes, left empty); the rest is restored and the run ends with an `INTEGRITY`
+ *   error naming every failed file or directory with its pack and blob.
  */
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
@@ -169,7 +170,17 @@ export class Restorer {
    */
   private async restoreDir(id: BlobId, dir: string, include: string[][] | undefined, isRoot: boolean): Promise<void> {
     throwIfAborted(this.opts.signal);
-    const tree = decodeTree(await this.repo.loadBlob(id));
+    let tree: ReturnType<typeof decodeTree>;
+    try {
+      tree = decodeTree(await this.repo.loadBlob(id));
+    } catch (err) {
+      // A damaged or missing tree fails its directory (named, left empty), not the whole
+      // restore: its siblings are restored. Without the root tree there is nothing to do.
+      if (isRoot || !isClawbackError(err, 'INTEGRITY', 'BLOB_NOT_FOUND')) throw err;
+      const d = err.details as { pack?: string; blob?: string };
+      this.failures.push({ path: dir, reason: `directory contents: ${err.message}`, ...(d.pack ? { pack: d.pack } : {}), blob: d.blob ?? id });
+      return;
+    }
     const wanted = new Set<string>();
     const jobs: Promise<void>[] = [];
     for (const node of tree.nodes) {

@@ -21,8 +21,8 @@ describe('mapS3Error', () => {
     }
     expect(mapS3Error(awsError('PreconditionFailed', 412), ctx).code).toBe('ALREADY_EXISTS');
     const nb = mapS3Error(awsError('NoSuchBucket', 404), ctx);
-    expect(nb.code).toBe('BACKEND');
-    expect(nb.message).toBe('bucket bkt not found at http://h:1: create it or check the name');
+    expect(nb.code).toBe('REPO_NOT_FOUND');
+    expect(nb.message).toBe('bucket bkt not found at http://h:1: check the bucket name and endpoint, or create it with `clawback init`');
   });
 
   it('maps 5xx, throttling, timeouts and socket errors to BACKEND_TRANSIENT', () => {
@@ -48,19 +48,21 @@ describe('mapS3Error', () => {
     }
   });
 
-  it('maps an unreachable endpoint to "cannot reach" (retryable)', () => {
+  it('maps an unreachable endpoint to "cannot reach" (BACKEND_UNREACHABLE, retryable)', () => {
     const agg = Object.assign(new AggregateError([sysError('ECONNREFUSED'), sysError('ECONNREFUSED')], 'x'), {});
-    for (const e of [sysError('ECONNREFUSED'), sysError('ENOTFOUND'), agg, sysError('EHOSTUNREACH')]) {
+    const connectTimeout = Object.assign(new Error('Socket timed out without establishing a connection within 10000 ms'), { name: 'TimeoutError' });
+    for (const e of [sysError('ECONNREFUSED'), sysError('ENOTFOUND'), agg, sysError('EHOSTUNREACH'), connectTimeout]) {
       const m = mapS3Error(e, ctx);
-      expect(m.code).toBe('BACKEND_TRANSIENT');
-      expect(m.message).toMatch(/^cannot reach http:\/\/h:1: check the endpoint URL and network/);
+      expect(m.code).toBe('BACKEND_UNREACHABLE');
+      expect(m.retryable).toBe(true);
+      expect(m.message).toMatch(/^cannot reach http:\/\/h:1 \(bucket bkt\): check the endpoint URL and network/);
     }
   });
 
-  it('maps credential errors to BACKEND naming the access key variables', () => {
+  it('maps credential errors to BACKEND_AUTH naming the access key variables', () => {
     for (const e of [awsError('InvalidAccessKeyId', 403), awsError('SignatureDoesNotMatch', 403), awsError('Unknown', 403), awsError('AccessDenied', 403)]) {
       const m = mapS3Error(e, ctx);
-      expect(m.code).toBe('BACKEND');
+      expect(m.code).toBe('BACKEND_AUTH');
       expect(m.retryable).toBe(false);
       expect(m.message).toContain('check the access key and secret (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY)');
       expect(m.message).toContain('bkt');
@@ -69,6 +71,7 @@ describe('mapS3Error', () => {
     expect(mapS3Error(Object.assign(new Error('Could not load credentials'), { name: 'CredentialsProviderError' }), ctx).message).toMatch(
       /no S3 credentials.*AWS_ACCESS_KEY_ID/,
     );
+    expect(mapS3Error(Object.assign(new Error('Could not load credentials'), { name: 'CredentialsProviderError' }), ctx).code).toBe('BACKEND_AUTH');
     expect(mapS3Error(awsError('RequestTimeTooSkewed', 403), ctx).message).toMatch(/clock/);
   });
 
@@ -112,15 +115,16 @@ describe.skipIf(s3 === null)('S3Backend against Ceph RGW', () => {
   it('create makes a missing bucket and is idempotent', async () => {
     const other = uniqueBucket('clawback-s3-create');
     const b = open({ bucket: other });
-    expect(await b.isRepository()).toBe(false);
+    expect((await rejection(b.isRepository())).code).toBe('REPO_NOT_FOUND');
     await b.create();
+    expect(await b.isRepository()).toBe(false);
     await b.create();
     await b.save({ type: 'config', name: 'config' }, randomData(3));
     expect(await b.isRepository()).toBe(true);
     expect(b.location).toBe(`s3:${s3.endpoint}/${other}`);
   });
 
-  it('wrong secret: BACKEND mentioning the access key, endpoint and bucket', async () => {
+  it('wrong secret: BACKEND_AUTH mentioning the access key, endpoint and bucket', async () => {
     const b = open({ credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: 'wrong-secret' } });
     const calls: [string, () => Promise<unknown>][] = [
       ['load', () => b.load(h())],
@@ -132,8 +136,10 @@ describe.skipIf(s3 === null)('S3Backend against Ceph RGW', () => {
     ];
     for (const [op, call] of calls) {
       const e = await rejection(call());
-      expect(e.code, op).toBe('BACKEND');
+      expect(e.code, op).toBe('BACKEND_AUTH');
       expect(e.message, op).toContain('check the access key and secret (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY)');
+      // HEAD answers carry no error code; the backend learns it with a GET.
+      expect(e.message, op).toContain('SignatureDoesNotMatch');
       expect(e.message, op).toContain(s3.endpoint);
       expect(e.message, op).toContain(bucket);
       expect(e.details, op).toMatchObject({ endpoint: s3.endpoint, bucket, status: 403 });
@@ -143,18 +149,17 @@ describe.skipIf(s3 === null)('S3Backend against Ceph RGW', () => {
     expect(e.message).toMatch(/InvalidAccessKeyId.*access key/);
   });
 
-  it('missing bucket: BACKEND naming the bucket (stat cannot tell: BLOB_NOT_FOUND)', async () => {
+  it('missing bucket: REPO_NOT_FOUND naming the bucket (stat cannot tell: BLOB_NOT_FOUND)', async () => {
     const missing = uniqueBucket('clawback-missing');
     const b = open({ bucket: missing });
-    const want = `bucket ${missing} not found at ${s3.endpoint}: create it or check the name`;
-    for (const call of [() => b.load(h()), () => b.save(h(), randomData(1)), () => listAll(b, 'index'), () => b.remove(h())]) {
+    const want = `bucket ${missing} not found at ${s3.endpoint}: check the bucket name and endpoint, or create it with \`clawback init\``;
+    for (const call of [() => b.load(h()), () => b.save(h(), randomData(1)), () => listAll(b, 'index'), () => b.remove(h()), () => b.isRepository()]) {
       const e = await rejection(call());
-      expect(e.code).toBe('BACKEND');
+      expect(e.code).toBe('REPO_NOT_FOUND');
       expect(e.message).toBe(want);
       expect(e.details['bucket']).toBe(missing);
     }
     expect((await rejection(b.stat(h()))).code).toBe('BLOB_NOT_FOUND');
-    expect(await b.isRepository()).toBe(false);
   });
 
   it('unreachable endpoint: "cannot reach" after retries', async () => {
@@ -167,8 +172,8 @@ describe.skipIf(s3 === null)('S3Backend against Ceph RGW', () => {
     });
     backends.push(b);
     const e = await rejection(b.load(h()));
-    expect(e.message).toMatch(new RegExp(`^cannot reach ${endpoint}: check the endpoint URL and network`));
-    expect(e.code).toBe('BACKEND_TRANSIENT');
+    expect(e.message).toMatch(new RegExp(`^cannot reach ${endpoint} \\(bucket ${bucket}\\): check the endpoint URL and network`));
+    expect(e.code).toBe('BACKEND_UNREACHABLE');
     expect(e.details).toMatchObject({ endpoint, bucket, errno: 'ECONNREFUSED' });
     expect(retries).toEqual([1, 2, 3, 4, 5]);
   });

@@ -31,7 +31,7 @@ describe('validateChunkerParams', () => {
     expect(validateChunkerParams(DEFAULT_CHUNKER)).toBe(DEFAULT_CHUNKER);
     expect(validateChunkerParams(DEFAULT_SQLITE_CHUNKER)).toBe(DEFAULT_SQLITE_CHUNKER);
     expect(DEFAULT_CHUNKER).toEqual({ algorithm: 'fastcdc-2020', minSize: 512 * KiB, avgSize: MiB, maxSize: 8 * MiB });
-    expect(DEFAULT_SQLITE_CHUNKER).toEqual({ algorithm: 'fixed', size: 64 * KiB });
+    expect(DEFAULT_SQLITE_CHUNKER).toEqual({ algorithm: 'fixed', size: 32 * KiB });
     expect(Object.isFrozen(DEFAULT_CHUNKER)).toBe(true);
   });
 

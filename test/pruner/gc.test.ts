@@ -70,12 +70,13 @@ describe.each([false, true])('gc (encrypted: %s)', (encrypted) => {
     const plan = await planPrune(repo, { maxUnused: 0 });
     const totals = planTotals(plan);
     expect(plan.refusals).toEqual([]);
-    expect(totals.deletePacks).toBeGreaterThan(0);
-    expect(totals.repackPacks).toBeGreaterThan(0);
+    // Files are saved concurrently, so how the forgotten blobs spread over packs varies:
+    // some packs hold only them (deleted), others share with live blobs (repacked).
+    expect(totals.deletePacks + totals.repackPacks).toBeGreaterThan(0);
     expect(plan.snapshots).toBe(2);
     const r = await executePlan(repo, plan);
     expect(r.repackedPacks).toBe(totals.repackPacks);
-    expect(r.newPacks).toBeGreaterThan(0);
+    if (totals.repackPacks > 0) expect(r.newPacks).toBeGreaterThan(0);
     expect(await names(backend, 'index')).toEqual([r.indexFile]);
     const after = await names(backend, 'data');
     for (const p of plan.packs.filter((x) => x.action !== 'keep')) expect(after).not.toContain(p.id);

@@ -29,7 +29,8 @@ export interface ClawbackToolOptions {
 export async function clawbackCommands(build: ClawbackBuild): Promise<Set<string>> {
   const { stdout } = await run({ cmd: process.execPath, args: [build.bin, '--help'] });
   const after = stdout.split(/^Commands:$/m)[1] ?? '';
-  return new Set([...after.matchAll(/^ {2}(\S+)/gm)].map((m) => m[1]!));
+  // Lines like `  gc|prune [options]  …`: every alias counts.
+  return new Set([...after.matchAll(/^ {2}(\S+)/gm)].flatMap((m) => m[1]!.split('|')));
 }
 
 /** True when `clawback snapshot create` takes `--manifest` (agent profiles). */
@@ -49,6 +50,7 @@ export function clawbackTool(build: ClawbackBuild, commands: Set<string>, o: Cla
     },
     instance(dir: string): ToolInstance {
       const repo = join(dir, 'repo');
+      let lastSrc = '';
       const env = { CLAWBACK_REPO: repo, CLAWBACK_PASSWORD: BENCH_PASSWORD };
       const cli = (args: string[], cwd?: string): RunSpec => ({
         cmd: process.execPath,
@@ -59,13 +61,14 @@ export function clawbackTool(build: ClawbackBuild, commands: Set<string>, o: Cla
       return {
         tool: name,
         repo,
-        sqliteViaBackup: o.agentManifest !== undefined,
+        // clawback captures SQLite databases through the backup API, in plain snapshots too.
+        sqliteViaBackup: true,
         init: () => [cli(['init', ...(o.initArgs ?? [])])],
         snapshot: (src) =>
-          o.agentManifest ? cli(['--json', 'snapshot', 'create', '--manifest', o.agentManifest, '--root', src]) : cli(['--json', 'snapshot', 'create', src]),
+          (lastSrc = src) && o.agentManifest ? cli(['--json', 'snapshot', 'create', '--manifest', o.agentManifest, '--root', src]) : cli(['--json', 'snapshot', 'create', src]),
         restore: (target) =>
           o.agentManifest
-            ? cli(['snapshot', 'restore', 'latest', '--manifest', o.agentManifest, '--target', target])
+            ? cli(['snapshot', 'restore', 'latest', '--manifest', o.agentManifest, '--root', lastSrc, '--target', target])
             : cli(['snapshot', 'restore', 'latest', '--target', target]),
         verify: () => (commands.has('verify') ? [cli(['verify', '--read-data'])] : undefined),
         forgetGc: (keepLast) =>

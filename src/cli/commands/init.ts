@@ -6,17 +6,21 @@ import { ClawbackError } from '../../errors.js';
 import { initRepository, openRepository } from '../../repository/repository.js';
 import type { CliIo } from '../io.js';
 import { Context } from '../context.js';
+import { testScryptParams } from '../test-kdf.js';
 
 /** Builds `init`. */
 export function makeInitCommand(io: CliIo): Command {
   return new Command('init')
     .description('create a repository (encrypted with a password unless --no-password)')
-    .option('--no-password', 'create an unencrypted repository (local use only; credential files are never stored in it)')
+    .option('--no-password', 'create an unencrypted repository (local directories only; credential files are never stored in it)')
     .option('--compression-level <n>', 'zstd level 0..19 (0 = off)', (v) => Number(v))
     .option('--pack-size <MiB>', 'target pack size in MiB', (v) => Number(v))
     .option('--copy-chunker-params-from <location>', 'chunk like this repository (same chunker, seed and blob ids) so `copy` between them moves blobs as they are; its password from CLAWBACK_FROM_PASSWORD or the usual ones')
     .action(async (o: { password: boolean; compressionLevel?: number; packSize?: number; copyChunkerParamsFrom?: string }, c: Command) => {
       const ctx = Context.of(io, c);
+      if (!o.password && ctx.isS3()) {
+        throw new ClawbackError('USAGE', `S3 repositories are always encrypted: drop --no-password and set CLAWBACK_PASSWORD (or _FILE/_COMMAND) for ${ctx.location}`);
+      }
       let password: string | undefined;
       if (o.password) {
         password = await ctx.configuredPassword();
@@ -31,23 +35,27 @@ export function makeInitCommand(io: CliIo): Command {
         if (password === '') throw new ClawbackError('USAGE', 'the password is empty: choose a non-empty one, or pass --no-password');
       }
       const backend = await ctx.backend();
-      const from = o.copyChunkerParamsFrom === undefined ? undefined : await openRepository(await ctx.backend(o.copyChunkerParamsFrom), { password: io.env['CLAWBACK_FROM_PASSWORD'] ?? (await ctx.configuredPassword()), cacheDir: ctx.cacheDir });
+      const from = o.copyChunkerParamsFrom === undefined ? undefined : await openRepository(await ctx.backend(o.copyChunkerParamsFrom), { ...ctx.repoOptions(o.copyChunkerParamsFrom), password: io.env['CLAWBACK_FROM_PASSWORD'] ?? (await ctx.configuredPassword()) });
+      const scrypt = testScryptParams(io.env);
       const repo = await initRepository(
         backend,
         {
           password,
+          ...(scrypt ? { scrypt } : {}),
           ...(o.compressionLevel !== undefined ? { compressionLevel: o.compressionLevel } : {}),
           ...(o.packSize !== undefined ? { packSize: Math.round(o.packSize * 1024 * 1024) } : {}),
           ...(from ? { chunkingFrom: from } : {}),
         },
-        { cacheDir: ctx.cacheDir },
+        ctx.repoOptions(),
       );
       await from?.close();
+      await from?.backend.close();
       try {
         ctx.emit({ message_type: 'initialized', id: repo.config.id, repository: backend.location, encrypted: repo.encrypted });
         ctx.out(`created ${repo.encrypted ? 'encrypted' : 'UNENCRYPTED'} repository ${repo.config.id.slice(0, 10)} at ${backend.location}`);
       } finally {
         await repo.close();
+        await backend.close();
       }
     });
 }

@@ -7,6 +7,7 @@ import { shortId } from '../../ids.js';
 import type { CliIo } from '../io.js';
 import { Context } from '../context.js';
 import { formatTable } from '../format.js';
+import { testScryptParams } from '../test-kdf.js';
 
 async function newPassword(ctx: Context, io: CliIo): Promise<string> {
   const env = io.env['CLAWBACK_NEW_PASSWORD'];
@@ -47,7 +48,7 @@ export function makeKeyCommand(io: CliIo): Command {
     .action(async (_o: unknown, c: Command) => {
       const ctx = Context.of(io, c);
       await ctx.withRepo(async (repo) => {
-        const id = await repo.addKey(await newPassword(ctx, io));
+        const id = await repo.addKey(await newPassword(ctx, io), {}, testScryptParams(io.env));
         ctx.emit({ message_type: 'key_added', id });
         ctx.out(`added key ${shortId(id)}`);
       }, { lock: 'exclusive' });
@@ -75,7 +76,7 @@ export function makeKeyCommand(io: CliIo): Command {
       const ctx = Context.of(io, c);
       await ctx.withRepo(async (repo) => {
         const pw = await newPassword(ctx, io);
-        const id = await repo.addKey(pw);
+        const id = await repo.addKey(pw, {}, testScryptParams(io.env));
         await repo.removeKey(repo.keyId, true);
         ctx.emit({ message_type: 'key_changed', id, removed: repo.keyId });
         ctx.out(`password changed: key ${shortId(repo.keyId)} replaced by ${shortId(id)}`);
