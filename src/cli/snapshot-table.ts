@@ -28,3 +28,27 @@ export function formatSnapshotTable(rows: readonly Versioned[], scopeOf?: (m: Sn
     }),
   );
 }
+
+/** One snapshot as `snapshot list --json` prints it (fields may be added, never renamed). */
+export function snapshotRow(v: Versioned) {
+  const m = v.manifest;
+  return {
+    version: v.version,
+    id: v.id,
+    name: m.label ?? null,
+    time: m.time,
+    kind: m.kind,
+    source: m.source,
+    paths: m.paths,
+    profile: m.profile ?? null,
+    scope: m.scope ?? null,
+    tags: m.tags,
+    files: m.summary.files,
+    size: m.summary.bytes,
+    added: m.summary.bytesAdded,
+    storedAdded: m.summary.storedBytesAdded,
+    host: m.host,
+    tree: m.tree,
+    parent: m.parent ?? null,
+  };
+}

@@ -24,7 +24,7 @@ import { assignVersions, filterBySource, type SnapshotEntry, type Versioned } fr
 import { listSnapshots } from '../../snapshot/store.js';
 import type { Context } from '../context.js';
 import { formatBytes } from '../format.js';
-import { formatSnapshotTable } from '../snapshot-table.js';
+import { formatSnapshotTable, snapshotRow } from '../snapshot-table.js';
 import type { CliIo } from '../io.js';
 import { makeProgress } from '../progress.js';
 
@@ -90,29 +90,12 @@ export function scopeLabel(m: SnapshotManifest): string {
 }
 
 function agentRow(v: Versioned) {
-  const m = v.manifest;
-  const info = agentInfoOf(m);
+  const info = agentInfoOf(v.manifest);
   return {
-    version: v.version,
-    id: v.id,
-    name: m.label ?? null,
-    time: m.time,
-    kind: m.kind,
-    source: m.source,
-    paths: m.paths,
-    profile: m.profile ?? null,
-    scope: m.scope ?? null,
+    ...snapshotRow(v),
     noWorkspace: info?.noWorkspace ?? false,
     extraPaths: info?.extraPaths ?? [],
     includeSecrets: info?.includeSecrets ?? false,
-    tags: m.tags,
-    files: m.summary.files,
-    size: m.summary.bytes,
-    added: m.summary.bytesAdded,
-    storedAdded: m.summary.storedBytesAdded,
-    host: m.host,
-    tree: m.tree,
-    parent: m.parent ?? null,
   };
 }
 

@@ -13,7 +13,7 @@ import type { Repository } from '../../repository/repository.js';
 import type { CliIo } from '../io.js';
 import { Context } from '../context.js';
 import { formatBytes } from '../format.js';
-import { formatSnapshotTable } from '../snapshot-table.js';
+import { formatSnapshotTable, snapshotRow } from '../snapshot-table.js';
 import { makeProgress } from '../progress.js';
 import { makeForgetCommand } from './forget.js';
 import { runAgentCreate, runAgentList, runAgentRestore, wantsAgent, type AgentCreateCliOptions, type AgentRestoreCliOptions } from './snapshot-agent.js';
@@ -29,29 +29,6 @@ export async function selectSnapshot(ctx: Context, repo: Repository, selector: s
     ctx.info(`"${selector}" matched ${r.others.length + 1} snapshots; using the newest, v${r.snapshot.version} (${r.snapshot.manifest.time}, ${shortId(r.snapshot.id)})`);
   }
   return r;
-}
-
-function snapshotRow(v: ReturnType<typeof assignVersions>[number]) {
-  const m = v.manifest;
-  return {
-    version: v.version,
-    id: v.id,
-    name: m.label ?? null,
-    time: m.time,
-    kind: m.kind,
-    source: m.source,
-    paths: m.paths,
-    profile: m.profile ?? null,
-    scope: m.scope ?? null,
-    tags: m.tags,
-    files: m.summary.files,
-    size: m.summary.bytes,
-    added: m.summary.bytesAdded,
-    storedAdded: m.summary.storedBytesAdded,
-    host: m.host,
-    tree: m.tree,
-    parent: m.parent ?? null,
-  };
 }
 
 /** Builds `snapshot` and its subcommands. */
