@@ -6,11 +6,12 @@
  *
  * The tree is generated once under $BENCHDATA/many-<FILES> (never in the repository) and
  * kept for later runs (delete it by hand; it holds FILES inodes). Repositories go to a temp
- * dir under BENCH_WORK (/tmp/benchwork), deleted at the end unless BENCH_KEEP=1.
+ * dir under BENCH_WORK (/tmp/benchwork), deleted at the end unless BENCH_KEEP=1. The table
+ * is printed and written to bench/results/<date>-many-<FILES>.md.
  */
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { buildClawback } from './lib/build.js';
+import { buildClawback, ROOT } from './lib/build.js';
 import { benchDataDir } from './lib/datasets.js';
 import { duBytes, measure, run } from './lib/measure.js';
 import { waitQuiet } from './lib/quiet.js';
@@ -65,5 +66,8 @@ for (const t of tools) {
   }
 }
 console.log(lines.join('\n'));
+const out = join(ROOT, 'bench', 'results', `${new Date().toISOString().replace(/:/g, '').slice(0, 15)}-many-${files}.md`);
+writeFileSync(out, lines.join('\n') + '\n');
+log(`wrote ${out}`);
 if (process.env['BENCH_KEEP'] !== '1') rmSync(work, { recursive: true, force: true });
 if (build.mode === 'dist') rmSync(build.root, { recursive: true, force: true });

@@ -321,8 +321,9 @@ export class S3Backend implements Backend {
    * Creates the bucket if `HeadBucket` says it is missing (an existing bucket of ours is
    * fine). Outside AWS no location constraint is sent.
    *
-   * @throws ClawbackError `BACKEND` for bad credentials, a bucket owned by someone else, or
-   *   a refused creation; `BACKEND_TRANSIENT` for network/5xx failures.
+   * @throws ClawbackError `BACKEND_AUTH` for refused credentials or permissions; `BACKEND`
+   *   for a bucket owned by someone else or a refused creation; `BACKEND_UNREACHABLE` /
+   *   `BACKEND_TRANSIENT` for network/5xx failures.
    */
   async create(): Promise<void> {
     try {
@@ -387,7 +388,8 @@ export class S3Backend implements Backend {
     if (e.code !== 'BACKEND_AUTH' || (e.details['s3Code'] !== undefined && e.details['s3Code'] !== 'Unknown')) return e;
     const probe = key === '' ? (this.prefix === '' ? CONFIG_PATH : `${this.prefix}/${CONFIG_PATH}`) : key;
     try {
-      await this.#client.send(new GetObjectCommand({ Bucket: this.bucket, Key: probe, Range: 'bytes=0-0' }));
+      const res = await this.#client.send(new GetObjectCommand({ Bucket: this.bucket, Key: probe, Range: 'bytes=0-0' }));
+      (res.Body as { destroy?: () => void } | undefined)?.destroy?.(); // free the socket
       return e;
     } catch (err) {
       const precise = mapS3Error(err, { op: String(e.details['op'] ?? 'stat'), endpoint: this.endpoint, bucket: this.bucket, key: String(e.details['key'] ?? key) });
