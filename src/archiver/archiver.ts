@@ -8,14 +8,15 @@
  * listing each path and reason. Unchanged files (same size, mtime, ctime and inode as in
  * the parent snapshot) are not read again (restic's change detection).
  */
-import { lstat, open, readdir, readlink, readFile } from 'node:fs/promises';
-import type { BigIntStats } from 'node:fs';
+import { lstatSync, readdirSync, readlinkSync, type BigIntStats } from 'node:fs';
 import { basename, join } from 'node:path';
 import { ClawbackError, isClawbackError, throwIfAborted } from '../errors.js';
 import type { BlobId } from '../ids.js';
 import { chunkBuffer, chunkStream, type Chunker } from '../chunker/index.js';
 import { encodeTree, decodeTree } from '../tree/codec.js';
-import { compareNames, nameProblem, type Tree, type TreeNode } from '../tree/node.js';
+import { nameProblem, sameNode, sortByName, type Tree, type TreeNode } from '../tree/node.js';
+import { PackCache } from '../repository/pack-cache.js';
+import { SmallFileReader, streamFile } from './file-reader.js';
 import type { Progress } from '../progress.js';
 import type { Repository } from '../repository/repository.js';
 
@@ -65,8 +66,6 @@ export interface ArchiveOptions {
   hooks?: ArchiveHooks;
   signal?: AbortSignal | undefined;
   progress?: Progress | undefined;
-  /** Files read at once (default 8). */
-  concurrency?: number;
 }
 
 /** What {@link archive} returns. */
@@ -85,31 +84,6 @@ export interface ArchiveResult {
 export interface CaptureProblem {
   path: string;
   reason: string;
-}
-
-/** Files up to this size are read whole; larger ones stream. */
-const WHOLE_FILE_LIMIT = 8 << 20;
-/** Read buffer for streamed files. */
-const READ_BUFFER = 4 << 20;
-
-class Semaphore {
-  private free: number;
-  private readonly waiters: (() => void)[] = [];
-  constructor(n: number) {
-    this.free = n;
-  }
-  async acquire(): Promise<void> {
-    if (this.free > 0) {
-      this.free--;
-      return;
-    }
-    await new Promise<void>((r) => this.waiters.push(r));
-  }
-  release(): void {
-    const w = this.waiters.shift();
-    if (w) w();
-    else this.free++;
-  }
 }
 
 function ns(t: bigint): bigint {
@@ -153,22 +127,34 @@ function unlessRacy<T extends { ctimeNs?: bigint | undefined; inode?: bigint | u
   return rest as T;
 }
 
+/** A parent snapshot's directory: its tree id and nodes by name. */
+interface ParentDir {
+  id: BlobId;
+  nodes: TreeNode[];
+  byName: Map<string, TreeNode>;
+}
+
+/** Memory for parent tree packs (whole-pack reads, least recently used evicted), bytes. */
+const PARENT_PACK_CACHE = 32 << 20;
+
 /** Walks, reads and stores; see the module comment. */
 export class Archiver {
   private readonly repo: Repository;
   private readonly opts: ArchiveOptions;
-  private readonly sem: Semaphore;
   private readonly problems: CaptureProblem[] = [];
   private readonly fileChunker: Chunker;
   private readonly sqliteChunker: Chunker;
+  private readonly reader = new SmallFileReader();
+  /** Parent trees are read whole-pack: the trees of a snapshot sit together in few packs. */
+  private readonly parentPacks: PackCache;
   private readonly stats = { files: 0, dirs: 0, symlinks: 0, bytes: 0, filesRead: 0 };
 
   constructor(repo: Repository, opts: ArchiveOptions) {
     this.repo = repo;
     this.opts = opts;
-    this.sem = new Semaphore(opts.concurrency ?? 8);
     this.fileChunker = repo.chunker('file');
     this.sqliteChunker = repo.chunker('sqlite');
+    this.parentPacks = new PackCache(repo.backend, PARENT_PACK_CACHE);
   }
 
   /** Runs the walk. @throws ClawbackError 'CAPTURE' listing every problem, 'ABORTED'. */
@@ -177,7 +163,7 @@ export class Archiver {
     if (paths.length === 0) throw new ClawbackError('USAGE', 'nothing to snapshot: give at least one path');
     let tree: BlobId;
     const first = paths[0]!;
-    const rootStat = paths.length === 1 ? await this.lstatSource(first) : undefined;
+    const rootStat = paths.length === 1 ? this.lstatSource(first) : undefined;
     if (rootStat?.isDirectory()) {
       const parent = await this.loadParentTree(this.opts.parentTree);
       tree = await this.saveDir(first, '', parent);
@@ -191,8 +177,8 @@ export class Archiver {
       const parent = await this.loadParentTree(this.opts.parentTree);
       const nodes: TreeNode[] = [];
       for (const p of paths) {
-        const st = await this.lstatSource(p);
-        const node = await this.saveEntry(p, basename(p), st, parent?.get(basename(p)));
+        const st = this.lstatSource(p);
+        const node = await this.saveEntry(p, basename(p), st, parent?.byName.get(basename(p)));
         if (node) nodes.push(node);
       }
       this.stats.dirs++;
@@ -208,9 +194,9 @@ export class Archiver {
     return { tree, ...this.stats };
   }
 
-  private async lstatSource(p: string): Promise<BigIntStats> {
+  private lstatSource(p: string): BigIntStats {
     try {
-      return await lstat(p, { bigint: true });
+      return lstatSync(p, { bigint: true });
     } catch (err) {
       throw new ClawbackError('CAPTURE', `cannot snapshot ${p}: ${describe(err)}`, { cause: err, details: { problems: [{ path: p, reason: describe(err) }] } });
     }
@@ -221,11 +207,11 @@ export class Archiver {
     this.opts.progress?.warn?.(`${path}: ${reason}`);
   }
 
-  private async loadParentTree(id: BlobId | undefined): Promise<Map<string, TreeNode> | undefined> {
+  private async loadParentTree(id: BlobId | undefined): Promise<ParentDir | undefined> {
     if (!id) return undefined;
     try {
-      const tree = decodeTree(await this.repo.loadBlob(id));
-      return new Map(tree.nodes.map((n) => [n.name, n]));
+      const { nodes } = decodeTree(await this.repo.loadBlob(id, this.parentPacks));
+      return { id, nodes, byName: new Map(nodes.map((n) => [n.name, n])) };
     } catch (err) {
       // A damaged parent only costs re-reading; the new snapshot stays correct.
       if (isClawbackError(err, 'INTEGRITY', 'BLOB_NOT_FOUND')) return undefined;
@@ -233,69 +219,53 @@ export class Archiver {
     }
   }
 
+  /**
+   * Encodes and saves a tree blob. Does not wait for it to be sealed: a sealing failure
+   * surfaces at the next save or at the repository's flush, which the snapshot waits for.
+   */
   private async saveTree(tree: Tree): Promise<BlobId> {
     const bytes = encodeTree(tree);
     const ticket = await this.repo.saveBlob('tree', bytes);
-    await ticket.done;
     return ticket.id;
   }
 
-  /** Saves directory `abs` (snapshot path `rel`) and returns its tree id. */
-  private async saveDir(abs: string, rel: string, parent: Map<string, TreeNode> | undefined): Promise<BlobId> {
+  /**
+   * Saves directory `abs` (snapshot path `rel`) and returns its tree id. When every node
+   * equals the parent snapshot's, the parent's tree is reused without encoding it again.
+   */
+  private async saveDir(abs: string, rel: string, parent: ParentDir | undefined): Promise<BlobId> {
     throwIfAborted(this.opts.signal);
     this.stats.dirs++;
     let names: string[];
     try {
-      names = await readdir(abs);
+      names = sortByName(readdirSync(abs));
     } catch (err) {
       this.problem(abs, describe(err));
       return this.saveTree({ nodes: [] });
     }
-    names.sort(compareNames);
-    const nodes: (TreeNode | undefined)[] = new Array(names.length);
-    const pendingFiles: Promise<void>[] = [];
-    try {
-      for (let i = 0; i < names.length; i++) {
-        const name = names[i]!;
-        const childAbs = join(abs, name);
-        const childRel = rel === '' ? name : `${rel}/${name}`;
-        const bad = nameProblem(name);
-        if (bad) {
-          this.problem(childAbs, `name cannot be stored: ${bad}`);
-          continue;
-        }
-        let st: BigIntStats;
-        try {
-          st = await lstat(childAbs, { bigint: true });
-        } catch (err) {
-          this.problem(childAbs, describe(err));
-          continue;
-        }
-        const entry: EntryInfo = { absPath: childAbs, relPath: childRel, stats: st };
-        if (this.opts.hooks?.include && !this.opts.hooks.include(entry)) continue;
-        if (st.isDirectory()) {
-          nodes[i] = await this.saveEntry(childAbs, childRel, st, parent?.get(name), entry);
-        } else {
-          await this.sem.acquire();
-          const idx = i;
-          const saving = this.saveEntry(childAbs, childRel, st, parent?.get(name), entry)
-            .then((n) => {
-              nodes[idx] = n;
-            })
-            .finally(() => this.sem.release());
-          // Observed below (Promise.all / allSettled); until then a failure must not count
-          // as an unhandled rejection, which would kill the process mid-snapshot.
-          saving.catch(() => undefined);
-          pendingFiles.push(saving);
-        }
+    const nodes: TreeNode[] = [];
+    for (const name of names) {
+      const childAbs = join(abs, name);
+      const childRel = rel === '' ? name : `${rel}/${name}`;
+      const bad = nameProblem(name);
+      if (bad) {
+        this.problem(childAbs, `name cannot be stored: ${bad}`);
+        continue;
       }
-    } catch (err) {
-      // Let started file saves settle so none rejects unobserved (e.g. on abort).
-      await Promise.allSettled(pendingFiles);
-      throw err;
+      let st: BigIntStats;
+      try {
+        st = lstatSync(childAbs, { bigint: true });
+      } catch (err) {
+        this.problem(childAbs, describe(err));
+        continue;
+      }
+      const entry: EntryInfo = { absPath: childAbs, relPath: childRel, stats: st };
+      if (this.opts.hooks?.include && !this.opts.hooks.include(entry)) continue;
+      const node = await this.saveEntry(childAbs, childRel, st, parent?.byName.get(name), entry);
+      if (node) nodes.push(node);
     }
-    await Promise.all(pendingFiles);
-    return this.saveTree({ nodes: nodes.filter((n): n is TreeNode => n !== undefined) });
+    if (parent && nodes.length === parent.nodes.length && nodes.every((n, i) => sameNode(n, parent.nodes[i]!))) return parent.id;
+    return this.saveTree({ nodes });
   }
 
   /** Saves one entry; returns its node, or undefined after recording a problem. */
@@ -303,20 +273,21 @@ export class Archiver {
     throwIfAborted(this.opts.signal);
     const info = entry ?? { absPath: abs, relPath: rel, stats: st };
     const name = basename(abs);
-    const reason = await this.opts.hooks?.check?.(info);
+    const hooks = this.opts.hooks;
+    const reason = hooks?.check ? await hooks.check(info) : undefined;
     if (reason) {
       this.problem(abs, reason);
       return undefined;
     }
     const base = { name, mode: Number(st.mode & 0o7777n), mtimeNs: ns(st.mtimeNs), ctimeNs: ns(st.ctimeNs), inode: st.ino };
     if (st.isDirectory()) {
-      const parentMap = prev?.type === 'dir' && prev.subtree ? await this.loadParentTree(prev.subtree) : undefined;
-      const subtree = await this.saveDir(abs, rel, parentMap);
+      const parentDir = prev?.type === 'dir' && prev.subtree ? await this.loadParentTree(prev.subtree) : undefined;
+      const subtree = await this.saveDir(abs, rel, parentDir);
       return { ...base, type: 'dir', size: 0, subtree };
     }
     if (st.isSymbolicLink()) {
       try {
-        const target = await readlink(abs);
+        const target = readlinkSync(abs);
         this.stats.symlinks++;
         return { ...base, type: 'symlink', size: 0, target };
       } catch (err) {
@@ -329,17 +300,19 @@ export class Archiver {
       return undefined;
     }
     try {
-      const stamp = await this.opts.hooks?.captureStamp?.(info);
-      if (
-        stamp && prev && prev.type === 'sqlite' && prev.content && prev.mtimeNs === st.mtimeNs &&
-        prev.ctimeNs === stamp.ctimeNs && prev.inode === stamp.inode && (await this.allExist(prev.content))
-      ) {
-        this.count(prev.size, rel);
-        return { ...base, ctimeNs: stamp.ctimeNs, inode: stamp.inode, type: 'sqlite', size: prev.size, content: prev.content };
+      if (hooks?.capture || hooks?.captureStamp) {
+        const stamp = await hooks.captureStamp?.(info);
+        if (
+          stamp && prev && prev.type === 'sqlite' && prev.content && prev.mtimeNs === st.mtimeNs &&
+          prev.ctimeNs === stamp.ctimeNs && prev.inode === stamp.inode && (await this.allExist(prev.content))
+        ) {
+          this.count(prev.size, rel);
+          return { ...base, ctimeNs: stamp.ctimeNs, inode: stamp.inode, type: 'sqlite', size: prev.size, content: prev.content };
+        }
+        const readStart = Date.now();
+        const captured = await hooks.capture?.(info);
+        if (captured) return await this.saveCaptured(base, captured, rel, captured.type === 'sqlite' ? stamp : undefined, readStart);
       }
-      const readStart = Date.now();
-      const captured = await this.opts.hooks?.capture?.(info);
-      if (captured) return await this.saveCaptured(base, captured, rel, captured.type === 'sqlite' ? stamp : undefined, readStart);
       if (
         prev && prev.type === 'file' && prev.content && BigInt(prev.size) === st.size && prev.mtimeNs === st.mtimeNs &&
         prev.ctimeNs === st.ctimeNs && prev.inode === st.ino && (await this.allExist(prev.content))
@@ -347,7 +320,8 @@ export class Archiver {
         this.count(prev.size, rel);
         return { ...base, type: 'file', size: prev.size, content: prev.content };
       }
-      const { content, size } = await this.saveFileContent(abs, this.fileChunker);
+      const readStart = Date.now();
+      const { content, size } = await this.saveFileContent(abs, this.fileChunker, Number(st.size));
       this.stats.filesRead++;
       this.count(size, rel);
       return { ...unlessRacy(base, readStart), type: 'file', size, content };
@@ -376,7 +350,7 @@ export class Archiver {
       result = await this.saveBuffer(c.bytes, chunker);
     } else {
       try {
-        result = await this.saveFileContent(c.path, chunker);
+        result = await this.saveFileContent(c.path, chunker, undefined);
       } finally {
         await c.cleanup?.();
       }
@@ -392,55 +366,39 @@ export class Archiver {
     return { ...rest, ...kept, type: c.type, size: result.size, content: result.content };
   }
 
+  /**
+   * Chunks, hashes and saves `data`. The repository copies each chunk before `saveBlob`
+   * resolves, so `data` may be a reused buffer. Does not wait for sealing (see saveTree).
+   */
   private async saveBuffer(data: Uint8Array, chunker: Chunker): Promise<{ content: BlobId[]; size: number }> {
     const content: BlobId[] = [];
-    const done: Promise<void>[] = [];
     let pos = 0;
     for (const len of chunkBuffer(chunker, data)) {
       const chunk = data.subarray(pos, pos + len);
       pos += len;
       const t = await this.repo.saveBlob('data', chunk);
       content.push(t.id);
-      done.push(t.done);
     }
-    await Promise.all(done);
     return { content, size: data.byteLength };
   }
 
-  private async saveFileContent(path: string, chunker: Chunker): Promise<{ content: BlobId[]; size: number }> {
-    const fh = await open(path, 'r');
-    try {
-      const st = await fh.stat();
-      if (st.size <= WHOLE_FILE_LIMIT) {
-        const data = await readFile(fh);
-        return await this.saveBuffer(data, chunker);
-      }
-      const signal = this.opts.signal;
-      async function* source(): AsyncGenerator<Uint8Array> {
-        for (;;) {
-          throwIfAborted(signal);
-          const buf = Buffer.allocUnsafe(READ_BUFFER);
-          const { bytesRead } = await fh.read(buf, 0, READ_BUFFER, null);
-          if (bytesRead === 0) return;
-          yield buf.subarray(0, bytesRead);
-        }
-      }
-      const content: BlobId[] = [];
-      const done: Promise<void>[] = [];
-      let size = 0;
-      for await (const chunk of chunkStream(chunker, source())) {
-        size += chunk.byteLength;
-        const t = await this.repo.saveBlob('data', chunk);
-        content.push(t.id);
-        done.push(t.done);
-        if (done.length > 64) await Promise.all(done.splice(0, done.length));
-        this.opts.progress?.update?.({ phase: 'snapshot', filesDone: this.stats.files, bytesDone: this.stats.bytes + size, current: path });
-      }
-      await Promise.all(done);
-      return { content, size };
-    } finally {
-      await fh.close();
+  /**
+   * Saves the content of the file at `path`: read whole when small (see file-reader.ts),
+   * streamed otherwise. `sizeHint` is the size `lstat` saw (undefined: unknown).
+   */
+  private async saveFileContent(path: string, chunker: Chunker, sizeHint: number | undefined): Promise<{ content: BlobId[]; size: number }> {
+    const whole = this.reader.read(path, sizeHint ?? 0);
+    if (whole) return this.saveBuffer(whole, chunker);
+    const signal = this.opts.signal;
+    const content: BlobId[] = [];
+    let size = 0;
+    for await (const chunk of chunkStream(chunker, streamFile(path, () => throwIfAborted(signal)))) {
+      size += chunk.byteLength;
+      const t = await this.repo.saveBlob('data', chunk);
+      content.push(t.id);
+      this.opts.progress?.update?.({ phase: 'snapshot', filesDone: this.stats.files, bytesDone: this.stats.bytes + size, current: path });
     }
+    return { content, size };
   }
 }
 

@@ -417,7 +417,7 @@ export class Repository {
     this.pool ??= new SealPool(this.cipher, this.keys.encrypt, this.config.compression.level, this.options.sealThreads);
     const limits: SaverLimits = {
       packSize: this.config.packSize,
-      sealBytes: 64 << 20,
+      sealBytes: 32 << 20,
       uploads: 2,
       indexEvery: 100_000,
       ...this.options.limits,

@@ -130,3 +130,27 @@ export function quoteName(name: unknown): string {
 export function compareNames(a: string, b: string): number {
   return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
 }
+
+/**
+ * Sorts names into the canonical node order (by UTF-8 bytes, see {@link compareNames}),
+ * converting each name once. Returns a new array.
+ */
+export function sortByName(names: readonly string[]): string[] {
+  const keyed = names.map((name) => ({ name, key: Buffer.from(name, 'utf8') }));
+  keyed.sort((a, b) => Buffer.compare(a.key, b.key));
+  return keyed.map((k) => k.name);
+}
+
+/**
+ * True when two nodes have the same fields, so a tree of them encodes to the same bytes.
+ * Content arrays are compared element by element.
+ */
+export function sameNode(a: TreeNode, b: TreeNode): boolean {
+  if (
+    a.name !== b.name || a.type !== b.type || a.mode !== b.mode || a.mtimeNs !== b.mtimeNs || a.ctimeNs !== b.ctimeNs ||
+    a.inode !== b.inode || a.size !== b.size || a.subtree !== b.subtree || a.target !== b.target
+  ) return false;
+  if (a.content === b.content) return true;
+  if (!a.content || !b.content || a.content.length !== b.content.length) return false;
+  return a.content.every((id, i) => id === b.content![i]);
+}
