@@ -12,11 +12,12 @@ import { lstatSync, readdirSync, readlinkSync, type BigIntStats } from 'node:fs'
 import { basename, join } from 'node:path';
 import { ClawbackError, isClawbackError, throwIfAborted } from '../errors.js';
 import type { BlobId } from '../ids.js';
-import { chunkBuffer, chunkStream, type Chunker } from '../chunker/index.js';
+import { chunkBuffer, chunkStream, singleChunkLimit, type Chunker } from '../chunker/index.js';
 import { encodeTree, decodeTree } from '../tree/codec.js';
 import { nameProblem, sameNode, sortByName, type Tree, type TreeNode } from '../tree/node.js';
 import { PackCache } from '../repository/pack-cache.js';
 import { SmallFileReader, streamFile } from './file-reader.js';
+import { ReadQueue, Slots } from './read-queue.js';
 import type { Progress } from '../progress.js';
 import type { Repository } from '../repository/repository.js';
 
@@ -136,53 +137,66 @@ interface ParentDir {
 
 /** Memory for parent tree packs (whole-pack reads, least recently used evicted), bytes. */
 const PARENT_PACK_CACHE = 32 << 20;
+/** Directories being listed at once. */
+const LISTING_SLOTS = 8;
+/** Non-directory entries being saved at once (waiting for reads, lookups or backpressure). */
+const ENTRY_SLOTS = 4096;
 
-/** Walks, reads and stores; see the module comment. */
+function fsError(r: { code: string | undefined; message: string }): NodeJS.ErrnoException {
+  return Object.assign(new Error(r.message), { code: r.code });
+}
+
+/**
+ * Walks, reads and stores; see the module comment.
+ *
+ * The walk is concurrent: a directory is listed (`readdir`, `lstat` of each entry,
+ * synchronous: a few µs each on a warm cache) while a bounded number of other directories
+ * and entries are in progress; small files (up to the chunker's single-chunk size) are read
+ * and hashed on the repository's blob workers in batches, larger ones are read, chunked
+ * and hashed on this thread one at a time. Nodes keep their directory order whatever order
+ * they complete in.
+ */
 export class Archiver {
   private readonly repo: Repository;
   private readonly opts: ArchiveOptions;
   private readonly problems: CaptureProblem[] = [];
   private readonly fileChunker: Chunker;
   private readonly sqliteChunker: Chunker;
+  /** Files up to this size (bytes) are one chunk: read and hashed on the blob workers. */
+  private readonly smallLimit: number;
+  private readonly reads: ReadQueue;
+  /** Larger files are read on this thread, one at a time (they share the reader's buffer). */
   private readonly reader = new SmallFileReader();
+  private readonly mainReads = new Slots(1);
+  private readonly listing = new Slots(LISTING_SLOTS);
+  private readonly entries = new Slots(ENTRY_SLOTS);
   /** Parent trees are read whole-pack: the trees of a snapshot sit together in few packs. */
   private readonly parentPacks: PackCache;
   private readonly stats = { files: 0, dirs: 0, symlinks: 0, bytes: 0, filesRead: 0 };
+  /** Work started and not settled; after a failure, run() waits for it before rejecting. */
+  private readonly outstanding = new Set<Promise<unknown>>();
+  /** The first fatal error: work not yet started stops with it. */
+  private fatal: unknown;
 
   constructor(repo: Repository, opts: ArchiveOptions) {
     this.repo = repo;
     this.opts = opts;
     this.fileChunker = repo.chunker('file');
     this.sqliteChunker = repo.chunker('sqlite');
+    this.smallLimit = singleChunkLimit(this.fileChunker);
+    this.reads = new ReadQueue(repo);
     this.parentPacks = new PackCache(repo.backend, PARENT_PACK_CACHE);
   }
 
   /** Runs the walk. @throws ClawbackError 'CAPTURE' listing every problem, 'ABORTED'. */
   async run(): Promise<ArchiveResult> {
-    const { paths } = this.opts;
-    if (paths.length === 0) throw new ClawbackError('USAGE', 'nothing to snapshot: give at least one path');
     let tree: BlobId;
-    const first = paths[0]!;
-    const rootStat = paths.length === 1 ? this.lstatSource(first) : undefined;
-    if (rootStat?.isDirectory()) {
-      const parent = await this.loadParentTree(this.opts.parentTree);
-      tree = await this.saveDir(first, '', parent);
-    } else {
-      const names = new Set<string>();
-      for (const p of paths) {
-        const n = basename(p);
-        if (names.has(n)) throw new ClawbackError('USAGE', `two source paths end in the same name "${n}": snapshot them separately`);
-        names.add(n);
-      }
-      const parent = await this.loadParentTree(this.opts.parentTree);
-      const nodes: TreeNode[] = [];
-      for (const p of paths) {
-        const st = this.lstatSource(p);
-        const node = await this.saveEntry(p, basename(p), st, parent?.byName.get(basename(p)));
-        if (node) nodes.push(node);
-      }
-      this.stats.dirs++;
-      tree = await this.saveTree({ nodes });
+    try {
+      tree = await this.walkRoots();
+    } catch (err) {
+      this.fatal ??= err;
+      while (this.outstanding.size > 0) await Promise.allSettled([...this.outstanding]);
+      throw err;
     }
     if (this.problems.length > 0) {
       const shown = this.problems.slice(0, 20).map((p) => `  ${p.path}: ${p.reason}`).join('\n');
@@ -192,6 +206,45 @@ export class Archiver {
       });
     }
     return { tree, ...this.stats };
+  }
+
+  private async walkRoots(): Promise<BlobId> {
+    const { paths } = this.opts;
+    if (paths.length === 0) throw new ClawbackError('USAGE', 'nothing to snapshot: give at least one path');
+    const first = paths[0]!;
+    const rootStat = paths.length === 1 ? this.lstatSource(first) : undefined;
+    if (rootStat?.isDirectory()) {
+      const parent = await this.loadParentTree(this.opts.parentTree);
+      return this.saveDir(first, '', parent);
+    }
+    const names = new Set<string>();
+    for (const p of paths) {
+      const n = basename(p);
+      if (names.has(n)) throw new ClawbackError('USAGE', `two source paths end in the same name "${n}": snapshot them separately`);
+      names.add(n);
+    }
+    const parent = await this.loadParentTree(this.opts.parentTree);
+    const nodes: TreeNode[] = [];
+    for (const p of paths) {
+      const st = this.lstatSource(p);
+      const node = await this.track(this.saveEntry(p, basename(p), st, parent?.byName.get(basename(p))));
+      if (node) nodes.push(node);
+    }
+    this.stats.dirs++;
+    return this.saveTree({ nodes });
+  }
+
+  /** Registers started work (see {@link outstanding}); returns it. */
+  private track<T>(p: Promise<T>): Promise<T> {
+    this.outstanding.add(p);
+    const untrack = (): void => void this.outstanding.delete(p);
+    p.then(untrack, untrack);
+    return p;
+  }
+
+  private checkRunning(): void {
+    throwIfAborted(this.opts.signal);
+    if (this.fatal !== undefined) throw this.fatal;
   }
 
   private lstatSource(p: string): BigIntStats {
@@ -230,47 +283,71 @@ export class Archiver {
   }
 
   /**
-   * Saves directory `abs` (snapshot path `rel`) and returns its tree id. When every node
-   * equals the parent snapshot's, the parent's tree is reused without encoding it again.
+   * Saves directory `abs` (snapshot path `rel`) and returns its tree id. Lists it while
+   * holding a listing slot, starts a save per entry, then waits for them without the slot.
+   * When every node equals the parent snapshot's, the parent's tree is reused as it is.
    */
   private async saveDir(abs: string, rel: string, parent: ParentDir | undefined): Promise<BlobId> {
-    throwIfAborted(this.opts.signal);
-    this.stats.dirs++;
-    let names: string[];
+    await this.listing.acquire();
+    let nodes: (TreeNode | undefined)[];
+    const started: Promise<void>[] = [];
     try {
-      names = sortByName(readdirSync(abs));
-    } catch (err) {
-      this.problem(abs, describe(err));
-      return this.saveTree({ nodes: [] });
-    }
-    const nodes: TreeNode[] = [];
-    for (const name of names) {
-      const childAbs = join(abs, name);
-      const childRel = rel === '' ? name : `${rel}/${name}`;
-      const bad = nameProblem(name);
-      if (bad) {
-        this.problem(childAbs, `name cannot be stored: ${bad}`);
-        continue;
-      }
-      let st: BigIntStats;
+      this.checkRunning();
+      this.stats.dirs++;
+      let names: string[];
       try {
-        st = lstatSync(childAbs, { bigint: true });
+        names = sortByName(readdirSync(abs));
       } catch (err) {
-        this.problem(childAbs, describe(err));
-        continue;
+        this.problem(abs, describe(err));
+        names = [];
       }
-      const entry: EntryInfo = { absPath: childAbs, relPath: childRel, stats: st };
-      if (this.opts.hooks?.include && !this.opts.hooks.include(entry)) continue;
-      const node = await this.saveEntry(childAbs, childRel, st, parent?.byName.get(name), entry);
-      if (node) nodes.push(node);
+      nodes = new Array<TreeNode | undefined>(names.length);
+      for (let i = 0; i < names.length; i++) {
+        const name = names[i]!;
+        const childAbs = join(abs, name);
+        const childRel = rel === '' ? name : `${rel}/${name}`;
+        const bad = nameProblem(name);
+        if (bad) {
+          this.problem(childAbs, `name cannot be stored: ${bad}`);
+          continue;
+        }
+        let st: BigIntStats;
+        try {
+          st = lstatSync(childAbs, { bigint: true });
+        } catch (err) {
+          this.problem(childAbs, describe(err));
+          continue;
+        }
+        const entry: EntryInfo = { absPath: childAbs, relPath: childRel, stats: st };
+        if (this.opts.hooks?.include && !this.opts.hooks.include(entry)) continue;
+        // Files take an entry slot; directories do not (they hold nothing while they wait
+        // for their own entries, so a slot held by one could deadlock the walk).
+        const isDir = st.isDirectory();
+        if (!isDir) await this.entries.acquire();
+        const idx = i;
+        const saving = this.track(
+          this.saveEntry(childAbs, childRel, st, parent?.byName.get(name), entry)
+            .then((n) => void (nodes[idx] = n))
+            .finally(() => {
+              if (!isDir) this.entries.release();
+            }),
+        );
+        // Observed by Promise.all below or by run(); never an unhandled rejection.
+        saving.catch(() => undefined);
+        started.push(saving);
+      }
+    } finally {
+      this.listing.release();
     }
-    if (parent && nodes.length === parent.nodes.length && nodes.every((n, i) => sameNode(n, parent.nodes[i]!))) return parent.id;
-    return this.saveTree({ nodes });
+    await Promise.all(started);
+    const kept = nodes.filter((n): n is TreeNode => n !== undefined);
+    if (parent && kept.length === parent.nodes.length && kept.every((n, i) => sameNode(n, parent.nodes[i]!))) return parent.id;
+    return this.saveTree({ nodes: kept });
   }
 
   /** Saves one entry; returns its node, or undefined after recording a problem. */
   private async saveEntry(abs: string, rel: string, st: BigIntStats, prev: TreeNode | undefined, entry?: EntryInfo): Promise<TreeNode | undefined> {
-    throwIfAborted(this.opts.signal);
+    this.checkRunning();
     const info = entry ?? { absPath: abs, relPath: rel, stats: st };
     const name = basename(abs);
     const hooks = this.opts.hooks;
@@ -321,7 +398,7 @@ export class Archiver {
         return { ...base, type: 'file', size: prev.size, content: prev.content };
       }
       const readStart = Date.now();
-      const { content, size } = await this.saveFileContent(abs, this.fileChunker, Number(st.size));
+      const { content, size } = await this.saveFile(abs, Number(st.size));
       this.stats.filesRead++;
       this.count(size, rel);
       return { ...unlessRacy(base, readStart), type: 'file', size, content };
@@ -341,6 +418,26 @@ export class Archiver {
   private async allExist(ids: BlobId[]): Promise<boolean> {
     for (const id of ids) if (!(await this.repo.hasBlob(id))) return false;
     return true;
+  }
+
+  /**
+   * Saves a regular file's content: a small one (one chunk) read and hashed on the blob
+   * workers, a larger one (or one that grew since `lstat`) on this thread.
+   * @param size the size `lstat` saw, bytes.
+   * @throws the fs error of a file that cannot be read.
+   */
+  private async saveFile(abs: string, size: number): Promise<{ content: BlobId[]; size: number }> {
+    if (size > this.smallLimit) return this.saveFileContent(abs, this.fileChunker, size);
+    const r = await this.reads.read(abs, size);
+    try {
+      if (r.kind === 'error') throw fsError(r);
+      if (r.kind === 'grew') return await this.saveFileContent(abs, this.fileChunker, undefined);
+      if (r.data.byteLength === 0) return { content: [], size: 0 };
+      await this.repo.saveBlob('data', r.data, r.id);
+      return { content: [r.id], size: r.data.byteLength };
+    } finally {
+      this.reads.done(size);
+    }
   }
 
   private async saveCaptured(base: Omit<TreeNode, 'type' | 'size'>, c: CaptureResult, rel: string, stamp: CaptureStamp | undefined, readStart: number): Promise<TreeNode> {
@@ -383,22 +480,29 @@ export class Archiver {
   }
 
   /**
-   * Saves the content of the file at `path`: read whole when small (see file-reader.ts),
-   * streamed otherwise. `sizeHint` is the size `lstat` saw (undefined: unknown).
+   * Saves the content of the file at `path` on this thread, one file at a time: read whole
+   * when it fits the reader's buffer (see file-reader.ts), streamed otherwise. `sizeHint`
+   * is the size `lstat` saw (undefined: unknown).
    */
   private async saveFileContent(path: string, chunker: Chunker, sizeHint: number | undefined): Promise<{ content: BlobId[]; size: number }> {
-    const whole = this.reader.read(path, sizeHint ?? 0);
-    if (whole) return this.saveBuffer(whole, chunker);
-    const signal = this.opts.signal;
-    const content: BlobId[] = [];
-    let size = 0;
-    for await (const chunk of chunkStream(chunker, streamFile(path, () => throwIfAborted(signal)))) {
-      size += chunk.byteLength;
-      const t = await this.repo.saveBlob('data', chunk);
-      content.push(t.id);
-      this.opts.progress?.update?.({ phase: 'snapshot', filesDone: this.stats.files, bytesDone: this.stats.bytes + size, current: path });
+    await this.mainReads.acquire();
+    try {
+      this.checkRunning();
+      const whole = this.reader.read(path, sizeHint ?? 0);
+      if (whole) return await this.saveBuffer(whole, chunker);
+      const signal = this.opts.signal;
+      const content: BlobId[] = [];
+      let size = 0;
+      for await (const chunk of chunkStream(chunker, streamFile(path, () => throwIfAborted(signal)))) {
+        size += chunk.byteLength;
+        const t = await this.repo.saveBlob('data', chunk);
+        content.push(t.id);
+        this.opts.progress?.update?.({ phase: 'snapshot', filesDone: this.stats.files, bytesDone: this.stats.bytes + size, current: path });
+      }
+      return { content, size };
+    } finally {
+      this.mainReads.release();
     }
-    return { content, size };
   }
 }
 

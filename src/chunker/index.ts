@@ -67,6 +67,17 @@ export function createChunker(params: ChunkerParams, seed: Uint8Array): Chunker 
   }
 }
 
+/**
+ * The largest input, in bytes, that `chunker` always leaves in one piece: FastCDC never
+ * cuts a chunk shorter than `minSize` except at the end of the stream, and the fixed
+ * chunker cuts every `size` bytes. The archiver reads and hashes files up to this size on
+ * worker threads without chunking them.
+ */
+export function singleChunkLimit(chunker: Chunker): number {
+  const p = chunker.params;
+  return p.algorithm === 'fixed' ? p.size : p.minSize;
+}
+
 /** Initial buffer capacity of {@link chunkStream} in bytes (grows up to 2 × maxSize). */
 const INITIAL_BUFFER_BYTES = 64 * 1024;
 

@@ -73,6 +73,8 @@ export class BlobSaver {
   private readonly writers: Record<BlobType, PackWriter> = { data: new PackWriter(), tree: new PackWriter() };
   private readonly sealing = new Set<Promise<void>>();
   private sealingBytes = 0;
+  /** Saves waiting for room in the seal pool (at most `sealBytes` in flight). */
+  private readonly sealWaiters: { size: number; grant: () => void }[] = [];
   private readonly uploading = new Set<Promise<void>>();
   private unindexed: IndexedPack[] = [];
   private unindexedBlobs = 0;
@@ -109,12 +111,17 @@ export class BlobSaver {
     this.check();
     if (this.pending.has(id) || (!force && this.host.isIndexed(id))) return { id, added: false, done: Promise.resolve() };
     this.pending.set(id, null);
-    while (this.sealingBytes > 0 && this.sealingBytes + plaintext.byteLength > this.limits.sealBytes) {
-      await Promise.race(this.sealing);
-      this.check();
-    }
     const size = plaintext.byteLength;
-    this.sealingBytes += size;
+    if (this.sealWaiters.length > 0 || !this.sealFits(size)) {
+      // Granted first come, first served, with the bytes already counted (see wakeSealers).
+      await new Promise<void>((grant) => this.sealWaiters.push({ size, grant }));
+      if (this.error !== undefined) {
+        this.sealDone(size);
+        throw this.error;
+      }
+    } else {
+      this.sealingBytes += size;
+    }
     const done: Promise<void> = this.host.pool
       .seal(plaintext)
       .then((stored) => this.addToPack(type, id, stored, size))
@@ -124,12 +131,26 @@ export class BlobSaver {
         throw err;
       })
       .finally(() => {
-        this.sealingBytes -= size;
         this.sealing.delete(tracked);
+        this.sealDone(size);
       });
     const tracked = done.catch(() => undefined);
     this.sealing.add(tracked);
     return { id, added: true, done };
+  }
+
+  private sealFits(size: number): boolean {
+    return this.sealingBytes === 0 || this.sealingBytes + size <= this.limits.sealBytes;
+  }
+
+  /** `size` bytes left the seal pool: admit waiting saves, oldest first, while they fit. */
+  private sealDone(size: number): void {
+    this.sealingBytes -= size;
+    while (this.sealWaiters.length > 0 && this.sealFits(this.sealWaiters[0]!.size)) {
+      const w = this.sealWaiters.shift()!;
+      this.sealingBytes += w.size;
+      w.grant();
+    }
   }
 
   private async addToPack(type: BlobType, id: BlobId, stored: Buffer, rawLength: number): Promise<void> {

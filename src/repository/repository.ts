@@ -19,7 +19,7 @@ import { createChunker, type Chunker } from '../chunker/index.js';
 import { decodeConfig, encodeConfig, FORMAT_VERSION, type RepoConfig } from './config.js';
 import { createKeyFile, openKeyFile, parseKeyFile, type KeyOwner, type MasterKeys } from './keys.js';
 import { calibrateScrypt, type ScryptParams } from './kdf.js';
-import { SealPool } from './seal-pool.js';
+import { SealPool, type HashedFile } from './seal-pool.js';
 import type { PackCache } from './pack-cache.js';
 import { BlobSaver, type SaveTicket, type SaverLimits } from './blob-saver.js';
 
@@ -414,7 +414,7 @@ export class Repository {
     // Synchronous from here on: concurrent first calls must share one saver.
     await this.index();
     if (this.saver) return this.saver;
-    this.pool ??= new SealPool(this.cipher, this.keys.encrypt, this.config.compression.level, this.options.sealThreads);
+    this.pool ??= new SealPool(this.cipher, this.keys.encrypt, this.keys.hash, this.config.compression.level, this.options.sealThreads);
     const limits: SaverLimits = {
       packSize: this.config.packSize,
       sealBytes: 32 << 20,
@@ -437,6 +437,16 @@ export class Repository {
    */
   async saveBlob(type: BlobType, plaintext: Uint8Array, id: BlobId = this.blobId(plaintext), options: { force?: boolean } = {}): Promise<SaveTicket> {
     return (await this.blobSaver()).save(type, id, plaintext, options.force ?? false);
+  }
+
+  /**
+   * Reads whole small files and computes their blob ids on the blob workers (see
+   * {@link SealPool.hashFiles}); the archiver saves the contents it does not find indexed.
+   * @param hints each file's expected size in bytes (from `lstat`).
+   */
+  async hashFiles(paths: string[], hints: number[]): Promise<HashedFile[]> {
+    await this.blobSaver();
+    return this.pool!.hashFiles(paths, hints);
   }
 
   /** Counters of blobs written since open. */

@@ -1,68 +1,46 @@
 /**
- * A pool of worker threads that compress (zstd) and encrypt (AES-256-GCM) blobs, so both
- * cores work during a snapshot while the main thread reads, chunks and hashes. Small blobs
- * are batched (many per message) so trees of small files keep the workers busy too.
+ * A pool of worker threads for the blob pipeline, so both cores work during a snapshot:
+ * they compress (zstd) and encrypt (AES-256-GCM) blobs, and they read and hash small source
+ * files. Small blobs are batched (many per message, back to back in one transferred buffer)
+ * so trees of small files keep the workers busy too.
  *
- * The worker is inline JavaScript (run with `eval`) so the same code works from the
- * TypeScript sources (tsx, vitest) and from the compiled package. It produces exactly the
- * envelope of crypto/envelope.ts (`sealEnvelope`); test/repository/repository.test.ts checks
- * that both agree.
+ * The workers run worker-source.ts. They produce exactly the envelope of crypto/envelope.ts
+ * (`sealEnvelope`) and the ids of crypto/hash.ts (`blobId`); test/repository checks that
+ * both agree.
  */
 import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
 import { createRequire } from 'node:module';
+import { openSync, readSync, closeSync, constants } from 'node:fs';
 import { ClawbackError } from '../errors.js';
 import { sealEnvelope, type Cipher } from '../crypto/envelope.js';
+import { blobId } from '../crypto/hash.js';
+import type { BlobId } from '../ids.js';
+import { WORKER_SOURCE } from './worker-source.js';
 
-const WORKER_SOURCE = `
-const { parentPort, workerData } = require('node:worker_threads');
-const { createCipheriv, randomBytes } = require('node:crypto');
-const { CCtx, compressBound } = require(workerData.zstdPath);
-const key = workerData.key ? Buffer.from(workerData.key) : null;
-const level = workerData.level;
-const cctx = new CCtx();
-// One compression buffer per worker, grown to the largest blob seen and reused: the
-// compressed bytes are copied into the batch's output, so nothing per blob stays allocated.
-let scratch = Buffer.allocUnsafe(0);
-function sealOne(input, nonce) {
-  let codec = 0, payload = input;
-  if (level > 0 && input.length >= 64) {
-    const bound = compressBound(input.length);
-    if (scratch.length < bound) scratch = Buffer.allocUnsafe(Math.max(bound, 2 * scratch.length));
-    const n = cctx.compress(scratch, input, level);
-    if (n < input.length) { codec = 1; payload = scratch.subarray(0, n); }
-  }
-  if (key) {
-    const c = createCipheriv('aes-256-gcm', key, nonce);
-    return [nonce, c.update(Buffer.of(codec)), c.update(payload), c.final(), c.getAuthTag()];
-  }
-  return [Buffer.of(codec), Buffer.from(payload)];
+/** One file read and hashed by {@link SealPool.hashFiles}. */
+export type HashedFile =
+  /** The whole content (a view into a buffer shared with the batch) and its blob id. */
+  | { kind: 'read'; data: Buffer; id: BlobId }
+  /** The file had more bytes than its size hint: it changed since it was stat'ed. */
+  | { kind: 'grew' }
+  /** Opening or reading failed: the fs error's code (ENOENT, EACCES, ELOOP, …) and message. */
+  | { kind: 'error'; code: string | undefined; message: string };
+
+/** What a worker answers; see worker-source.ts. */
+interface Answer {
+  seq: number;
+  buf?: ArrayBuffer;
+  lengths?: number[];
+  files?: ({ offset: number; length: number; id: string } | { grew: true } | { code?: string; message: string })[];
+  error?: string;
 }
-parentPort.on('message', (msg) => {
-  try {
-    const input = Buffer.from(msg.buf);
-    const nonces = key ? randomBytes(12 * msg.lengths.length) : null;
-    const parts = [];
-    const lengths = [];
-    let total = 0, pos = 0;
-    msg.lengths.forEach((len, i) => {
-      const p = sealOne(input.subarray(pos, pos + len), nonces && nonces.subarray(12 * i, 12 * i + 12));
-      pos += len;
-      let n = 0;
-      for (const b of p) n += b.length;
-      parts.push(p);
-      lengths.push(n);
-      total += n;
-    });
-    const out = new Uint8Array(total);
-    let at = 0;
-    for (const p of parts) for (const b of p) { out.set(b, at); at += b.length; }
-    parentPort.postMessage({ seq: msg.seq, buf: out.buffer, lengths }, [out.buffer]);
-  } catch (err) {
-    parentPort.postMessage({ seq: msg.seq, error: String(err && err.stack || err) });
-  }
-});
-`;
+
+/** A message in flight: how to settle its callers. */
+interface InFlight {
+  answer(m: Answer): void;
+  fail(err: Error): void;
+}
 
 interface Job {
   resolve: (b: Buffer) => void;
@@ -90,45 +68,47 @@ function newBatch(capacity: number, spare?: Uint8Array): Batch {
   return { buf: spare ?? new Uint8Array(capacity), lengths: [], jobs: [], bytes: 0 };
 }
 
-/** Seals blob envelopes on worker threads. */
+/** Seals blobs and reads small files on worker threads; see the module comment. */
 export class SealPool {
   private readonly workers: Worker[] = [];
-  private readonly jobs = new Map<number, Job[]>();
+  private readonly inFlight = new Map<number, InFlight>();
   private batch: Batch | undefined;
   /** A batch buffer whose content was copied out, reused for the next batch. */
   private spare: Uint8Array | undefined;
   private readonly load: number[] = [];
   private seq = 0;
   private readonly cipher: Cipher;
+  private readonly hashKey: Buffer;
   private readonly level: number;
   private failed: Error | undefined;
 
   /**
    * @param encryptKey the AES key, or undefined for an unencrypted repository.
-   * @param threads number of workers; 0 seals everything on the calling thread.
+   * @param hashKey the repository's BLAKE3 key for blob ids (32 bytes).
+   * @param level zstd level (0: never compress).
+   * @param threads number of workers; 0 does everything on the calling thread.
    */
-  constructor(cipher: Cipher, encryptKey: Uint8Array | undefined, level: number, threads = Math.max(1, availableParallelism())) {
+  constructor(cipher: Cipher, encryptKey: Uint8Array | undefined, hashKey: Uint8Array, level: number, threads = Math.max(1, availableParallelism())) {
     this.cipher = cipher;
+    this.hashKey = Buffer.from(hashKey);
     this.level = level;
-    const zstdPath = createRequire(import.meta.url).resolve('zstd-napi/binding.js');
+    const require = createRequire(import.meta.url);
+    const workerData = {
+      zstdPath: require.resolve('zstd-napi/binding.js'),
+      blakePath: require.resolve('@napi-rs/blake-hash'),
+      key: encryptKey ? Buffer.from(encryptKey) : null,
+      hashKey: Buffer.from(hashKey),
+      level,
+    };
     for (let i = 0; i < threads; i++) {
-      const w = new Worker(WORKER_SOURCE, { eval: true, workerData: { zstdPath, key: encryptKey ? Buffer.from(encryptKey) : null, level } });
-      w.on('message', (m: { seq: number; buf?: ArrayBuffer; lengths?: number[]; error?: string }) => {
+      const w = new Worker(WORKER_SOURCE, { eval: true, workerData });
+      w.on('message', (m: Answer) => {
         this.load[i]!--;
-        const jobs = this.jobs.get(m.seq);
-        if (!jobs) return;
-        this.jobs.delete(m.seq);
-        if (!m.buf || !m.lengths || m.lengths.length !== jobs.length) {
-          for (const job of jobs) job.reject(new ClawbackError('INTERNAL', `seal worker failed: ${m.error ?? 'unknown'}`));
-          return;
-        }
-        const out = Buffer.from(m.buf);
-        let pos = 0;
-        jobs.forEach((job, k) => {
-          const len = m.lengths![k]!;
-          job.resolve(out.subarray(pos, pos + len));
-          pos += len;
-        });
+        const f = this.inFlight.get(m.seq);
+        if (!f) return;
+        this.inFlight.delete(m.seq);
+        if (m.error !== undefined) f.fail(new ClawbackError('INTERNAL', `blob worker failed: ${m.error}`));
+        else f.answer(m);
       });
       w.on('error', (err) => this.fail(err));
       this.workers.push(w);
@@ -138,8 +118,69 @@ export class SealPool {
 
   private fail(err: Error): void {
     this.failed = err;
-    for (const jobs of this.jobs.values()) for (const job of jobs) job.reject(new ClawbackError('INTERNAL', `seal worker crashed: ${err.message}`, { cause: err }));
-    this.jobs.clear();
+    for (const f of this.inFlight.values()) f.fail(new ClawbackError('INTERNAL', `blob worker crashed: ${err.message}`, { cause: err }));
+    this.inFlight.clear();
+  }
+
+  /** Posts `msg` to the least loaded worker; `f` settles its callers. */
+  private post(msg: Record<string, unknown>, transfer: ArrayBuffer[], f: InFlight): void {
+    let best = 0;
+    for (let i = 1; i < this.load.length; i++) if (this.load[i]! < this.load[best]!) best = i;
+    const seq = this.seq++;
+    this.inFlight.set(seq, f);
+    this.load[best]!++;
+    this.workers[best]!.postMessage({ ...msg, seq }, transfer);
+  }
+
+  /**
+   * Reads the files at `paths` whole and computes their blob ids, on a worker. Each file is
+   * expected to hold at most `hints[i]` bytes (its size from `lstat`, bytes); one holding
+   * more is reported as `grew`. Files are opened with O_NOFOLLOW. Never rejects for a
+   * single file: fs errors come back per file.
+   * @throws ClawbackError 'INTERNAL' if the worker failed.
+   */
+  hashFiles(paths: string[], hints: number[]): Promise<HashedFile[]> {
+    if (this.failed) return Promise.reject(this.failed);
+    if (this.workers.length === 0) return Promise.resolve(paths.map((p, i) => this.hashFileHere(p, hints[i]!)));
+    return new Promise<HashedFile[]>((resolve, reject) => {
+      this.post({ kind: 'read', paths, hints }, [], {
+        fail: reject,
+        answer: (m) => {
+          if (!m.buf || !m.files || m.files.length !== paths.length) return reject(new ClawbackError('INTERNAL', 'blob worker answered a read with the wrong number of files'));
+          const out = Buffer.from(m.buf);
+          resolve(
+            m.files.map((f): HashedFile => {
+              if ('grew' in f) return { kind: 'grew' };
+              if ('id' in f) return { kind: 'read', data: out.subarray(f.offset, f.offset + f.length), id: f.id };
+              return { kind: 'error', code: f.code, message: f.message };
+            }),
+          );
+        },
+      });
+    });
+  }
+
+  /** {@link hashFiles} of one file on the calling thread (a pool without workers). */
+  private hashFileHere(path: string, hint: number): HashedFile {
+    let fd: number | undefined;
+    try {
+      fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+      const buf = Buffer.allocUnsafe(hint + 1);
+      let n = 0;
+      for (;;) {
+        const got = readSync(fd, buf, n, buf.length - n, null);
+        if (got === 0) break;
+        n += got;
+        if (n === buf.length) return { kind: 'grew' };
+      }
+      const data = buf.subarray(0, n);
+      return { kind: 'read', data, id: blobId(this.hashKey, data) };
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      return { kind: 'error', code: e.code, message: e.message };
+    } finally {
+      if (fd !== undefined) closeSync(fd);
+    }
   }
 
   /**
@@ -188,11 +229,6 @@ export class SealPool {
   }
 
   private send(b: Batch): void {
-    let best = 0;
-    for (let i = 1; i < this.load.length; i++) if (this.load[i]! < this.load[best]!) best = i;
-    const seq = this.seq++;
-    this.jobs.set(seq, b.jobs);
-    this.load[best]!++;
     // A well-filled batch buffer is transferred as is (the worker reads the first `bytes`).
     // A batch sent early (at the end of an event-loop turn) is copied out at its exact size
     // and its buffer kept for the next batch: otherwise every small batch would pin a whole
@@ -204,7 +240,23 @@ export class SealPool {
       buf = (b.buf.buffer as ArrayBuffer).slice(0, b.bytes);
       if (b.buf.byteLength === BATCH_BYTES) this.spare = b.buf;
     }
-    this.workers[best]!.postMessage({ seq, buf, lengths: b.lengths }, [buf]);
+    const jobs = b.jobs;
+    this.post({ kind: 'seal', buf, lengths: b.lengths }, [buf], {
+      fail: (err) => jobs.forEach((j) => j.reject(err)),
+      answer: (m) => {
+        if (!m.buf || !m.lengths || m.lengths.length !== jobs.length) {
+          jobs.forEach((j) => j.reject(new ClawbackError('INTERNAL', 'blob worker answered a seal with the wrong number of blobs')));
+          return;
+        }
+        const out = Buffer.from(m.buf);
+        let pos = 0;
+        jobs.forEach((job, k) => {
+          const len = m.lengths![k]!;
+          job.resolve(out.subarray(pos, pos + len));
+          pos += len;
+        });
+      },
+    });
   }
 
   /** Stops the workers. */

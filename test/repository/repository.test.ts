@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { LocalBackend } from '../../src/backend/local.js';
@@ -9,6 +10,7 @@ import { repairIndex } from '../../src/repository/repair.js';
 import { SealPool } from '../../src/repository/seal-pool.js';
 import { aesCipher, noneCipher, openEnvelope } from '../../src/crypto/envelope.js';
 import { ClawbackError } from '../../src/errors.js';
+import { blobId } from '../../src/crypto/hash.js';
 import { FAST_INIT, makeTmp } from '../helpers/tmp.js';
 
 let tmp: { dir: string; cleanup: () => Promise<void> };
@@ -146,12 +148,39 @@ describe('seal pool', () => {
   it('worker output is exactly the envelope format, encrypted and not', async () => {
     for (const key of [Buffer.alloc(32, 7), undefined]) {
       const cipher = key ? aesCipher(key) : noneCipher;
-      const pool = new SealPool(cipher, key, 3, 2);
+      const pool = new SealPool(cipher, key, Buffer.alloc(32, 9), 3, 2);
       const inputs = [Buffer.alloc(100_000, 1), Buffer.from(Array.from({ length: 70_000 }, (_, i) => (i * 7919) & 255)), Buffer.alloc(10, 2)];
       const sealed = await Promise.all(inputs.map((d) => pool.seal(d)));
       sealed.forEach((s, i) => expect(openEnvelope(cipher, s, 'b', inputs[i]!.length, true)).toEqual(inputs[i]));
       expect(sealed[0]!.length).toBeLessThan(1000);
       await pool.close();
+    }
+  });
+
+  it('reads and hashes files like blobId, on workers and on the calling thread', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'clawback-pool-'));
+    try {
+      const hashKey = Buffer.alloc(32, 5);
+      const a = Buffer.from(Array.from({ length: 70_000 }, (_, i) => (i * 31) & 255));
+      await writeFile(join(dir, 'a'), a);
+      await writeFile(join(dir, 'empty'), '');
+      await writeFile(join(dir, 'grown'), 'more than the hint');
+      await symlink(join(dir, 'a'), join(dir, 'link'));
+      const paths = ['a', 'empty', 'grown', 'missing', 'link'].map((n) => join(dir, n));
+      const hints = [a.length, 0, 4, 10, 10];
+      for (const threads of [2, 0]) {
+        const pool = new SealPool(noneCipher, undefined, hashKey, 3, threads);
+        const got = await pool.hashFiles(paths, hints);
+        expect(got[0]).toEqual({ kind: 'read', data: a, id: blobId(hashKey, a) });
+        expect(got[1]).toEqual({ kind: 'read', data: Buffer.alloc(0), id: blobId(hashKey, Buffer.alloc(0)) });
+        expect(got[2]).toEqual({ kind: 'grew' });
+        expect(got[3]).toMatchObject({ kind: 'error', code: 'ENOENT' });
+        // O_NOFOLLOW: a symlink where a file was is never followed.
+        expect(got[4]).toMatchObject({ kind: 'error', code: 'ELOOP' });
+        await pool.close();
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
     }
   });
 });

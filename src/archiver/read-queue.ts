@@ -1,0 +1,125 @@
+/**
+ * Flow control for the archiver's concurrent walk.
+ *
+ * - {@link Slots}: a counting semaphore; {@link Slots.acquire} waiters are served last in,
+ *   first out, so directories queued for listing are taken depth first and the number of
+ *   directories open at once stays near (slots × depth) instead of growing to whole levels
+ *   of the tree, as first-in-first-out (breadth first) would.
+ * - {@link ReadQueue}: batches small files for {@link Repository.hashFiles} (one worker
+ *   message per batch) and bounds the bytes being read at once.
+ */
+import type { HashedFile } from '../repository/seal-pool.js';
+import type { Repository } from '../repository/repository.js';
+
+/** A counting semaphore whose waiters are served last in, first out. */
+export class Slots {
+  private free: number;
+  private readonly waiters: (() => void)[] = [];
+
+  /** @param n number of slots (≥ 1). */
+  constructor(n: number) {
+    this.free = n;
+  }
+
+  /** Resolves once a slot is held; give it back with {@link release}. */
+  acquire(): Promise<void> {
+    if (this.free > 0) {
+      this.free--;
+      return Promise.resolve();
+    }
+    return new Promise<void>((r) => this.waiters.push(r));
+  }
+
+  /** Gives a slot back (to the newest waiter, if any). */
+  release(): void {
+    const w = this.waiters.pop();
+    if (w) w();
+    else this.free++;
+  }
+}
+
+/** Limits of a {@link ReadQueue}. */
+export interface ReadQueueLimits {
+  /** Files per worker message. */
+  batchFiles: number;
+  /** Bytes (by size hint) per worker message. */
+  batchBytes: number;
+  /** Bytes (by size hint) submitted and not yet handed back, at most (one file may exceed it). */
+  inFlightBytes: number;
+}
+
+/** Defaults: 256 files or 4 MiB per message, 32 MiB in flight. */
+export const DEFAULT_READ_QUEUE_LIMITS: ReadQueueLimits = { batchFiles: 256, batchBytes: 4 << 20, inFlightBytes: 32 << 20 };
+
+interface Pending {
+  path: string;
+  hint: number;
+  resolve: (r: HashedFile) => void;
+  reject: (e: unknown) => void;
+}
+
+/**
+ * Reads and hashes small files on the repository's blob workers, many per message. A batch
+ * is sent when full, or at the end of the current event-loop turn.
+ */
+export class ReadQueue {
+  private readonly repo: Repository;
+  private readonly limits: ReadQueueLimits;
+  private batch: Pending[] = [];
+  private batchBytes = 0;
+  private inFlight = 0;
+  private readonly waiters: { hint: number; grant: () => void }[] = [];
+
+  constructor(repo: Repository, limits: ReadQueueLimits = DEFAULT_READ_QUEUE_LIMITS) {
+    this.repo = repo;
+    this.limits = limits;
+  }
+
+  /**
+   * Queues the file at `path` (expected `hint` bytes). Waits while too many bytes are in
+   * flight. The bytes count as in flight until {@link done} is called with `hint`.
+   * @returns the file's content and id, `grew`, or its fs error (see `HashedFile`).
+   * @throws ClawbackError 'INTERNAL' if the worker failed.
+   */
+  async read(path: string, hint: number): Promise<HashedFile> {
+    if (this.waiters.length > 0 || !this.fits(hint)) {
+      // Send what is queued, so that the bytes in flight come back and make room.
+      this.flush();
+      await new Promise<void>((r) => this.waiters.push({ hint, grant: r }));
+    } else {
+      this.inFlight += hint;
+    }
+    return new Promise<HashedFile>((resolve, reject) => {
+      if (this.batch.length === 0) setImmediate(() => this.flush());
+      this.batch.push({ path, hint, resolve, reject });
+      this.batchBytes += hint;
+      if (this.batch.length >= this.limits.batchFiles || this.batchBytes >= this.limits.batchBytes) this.flush();
+    });
+  }
+
+  /** Marks `hint` bytes of a {@link read} as handed back (its content saved or dropped). */
+  done(hint: number): void {
+    this.inFlight -= hint;
+    // First come, first served; each waiter is woken once, with its bytes already counted.
+    while (this.waiters.length > 0 && this.fits(this.waiters[0]!.hint)) {
+      const w = this.waiters.shift()!;
+      this.inFlight += w.hint;
+      w.grant();
+    }
+  }
+
+  private fits(hint: number): boolean {
+    return this.inFlight === 0 || this.inFlight + hint <= this.limits.inFlightBytes;
+  }
+
+  private flush(): void {
+    if (this.batch.length === 0) return;
+    const batch = this.batch;
+    this.batch = [];
+    this.batchBytes = 0;
+    this.repo.hashFiles(batch.map((p) => p.path), batch.map((p) => p.hint)).then(
+      (results) => batch.forEach((p, i) => p.resolve(results[i]!)),
+      (err: unknown) => batch.forEach((p) => p.reject(err)),
+    );
+  }
+}

@@ -1,0 +1,108 @@
+/**
+ * Source of the blob worker threads of {@link ../repository/seal-pool.ts}, as a string run
+ * with `new Worker(source, { eval: true })`, so the same code works from the TypeScript
+ * sources (tsx, vitest) and from the compiled package. CommonJS; loads zstd-napi and
+ * @napi-rs/blake-hash from the paths in `workerData`.
+ *
+ * Messages (main → worker), each answered with the same `seq`:
+ * - `{ kind: 'seal', seq, buf, lengths }`: plaintexts back to back in `buf` (the first
+ *   sum(lengths) bytes). Answer `{ seq, buf, lengths }`: the envelopes back to back, in the
+ *   format of crypto/envelope.ts `sealEnvelope` (codec byte, zstd only when it shrinks the
+ *   blob, AES-256-GCM with a random 12-byte nonce when a key is set).
+ * - `{ kind: 'read', seq, paths, hints }`: read each file whole (O_NOFOLLOW) into a slot of
+ *   `hints[i] + 1` bytes and hash it (keyed BLAKE3 with the repository's hash key). Answer
+ *   `{ seq, buf, files }` with, per file, `{ offset, length, id }` (content at
+ *   `buf[offset, offset + length)`), `{ grew: true }` when the file had more than
+ *   `hints[i]` bytes (the caller reads it itself), or `{ code, message }` for an fs error.
+ * - Any failure of a whole message: `{ seq, error }`.
+ */
+export const WORKER_SOURCE = `
+const { parentPort, workerData } = require('node:worker_threads');
+const { createCipheriv, randomBytes } = require('node:crypto');
+const { openSync, readSync, closeSync, constants } = require('node:fs');
+const { CCtx, compressBound } = require(workerData.zstdPath);
+const { Blake3Hasher } = require(workerData.blakePath);
+const key = workerData.key ? Buffer.from(workerData.key) : null;
+const hasher = Blake3Hasher.newKeyed(Buffer.from(workerData.hashKey));
+const level = workerData.level;
+const cctx = new CCtx();
+// One compression buffer per worker, grown to the largest blob seen and reused: the
+// compressed bytes are copied into the batch's output, so nothing per blob stays allocated.
+let scratch = Buffer.allocUnsafe(0);
+function sealOne(input, nonce) {
+  let codec = 0, payload = input;
+  if (level > 0 && input.length >= 64) {
+    const bound = compressBound(input.length);
+    if (scratch.length < bound) scratch = Buffer.allocUnsafe(Math.max(bound, 2 * scratch.length));
+    const n = cctx.compress(scratch, input, level);
+    if (n < input.length) { codec = 1; payload = scratch.subarray(0, n); }
+  }
+  if (key) {
+    const c = createCipheriv('aes-256-gcm', key, nonce);
+    return [nonce, c.update(Buffer.of(codec)), c.update(payload), c.final(), c.getAuthTag()];
+  }
+  return [Buffer.of(codec), Buffer.from(payload)];
+}
+function seal(msg) {
+  const input = Buffer.from(msg.buf);
+  const nonces = key ? randomBytes(12 * msg.lengths.length) : null;
+  const parts = [];
+  const lengths = [];
+  let total = 0, pos = 0;
+  msg.lengths.forEach((len, i) => {
+    const p = sealOne(input.subarray(pos, pos + len), nonces && nonces.subarray(12 * i, 12 * i + 12));
+    pos += len;
+    let n = 0;
+    for (const b of p) n += b.length;
+    parts.push(p);
+    lengths.push(n);
+    total += n;
+  });
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const p of parts) for (const b of p) { out.set(b, at); at += b.length; }
+  parentPort.postMessage({ seq: msg.seq, buf: out.buffer, lengths }, [out.buffer]);
+}
+const OPEN_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW;
+function read(msg) {
+  let total = 0;
+  for (const h of msg.hints) total += h + 1;
+  const out = Buffer.from(new ArrayBuffer(total));
+  const files = [];
+  let at = 0;
+  msg.paths.forEach((path, i) => {
+    const cap = msg.hints[i] + 1;
+    let fd;
+    try {
+      fd = openSync(path, OPEN_FLAGS);
+      let n = 0;
+      for (;;) {
+        const got = readSync(fd, out, at + n, cap - n, null);
+        if (got === 0) break;
+        n += got;
+        if (n === cap) break;
+      }
+      if (n === cap) {
+        files.push({ grew: true });
+      } else {
+        hasher.reset();
+        const id = hasher.update(out.subarray(at, at + n)).digestBuffer().toString('hex');
+        files.push({ offset: at, length: n, id });
+      }
+    } catch (err) {
+      files.push({ code: err && err.code, message: String(err && err.message || err) });
+    } finally {
+      if (fd !== undefined) closeSync(fd);
+    }
+    at += cap;
+  });
+  parentPort.postMessage({ seq: msg.seq, buf: out.buffer, files }, [out.buffer]);
+}
+parentPort.on('message', (msg) => {
+  try {
+    if (msg.kind === 'read') read(msg); else seal(msg);
+  } catch (err) {
+    parentPort.postMessage({ seq: msg.seq, error: String(err && err.stack || err) });
+  }
+});
+`;
