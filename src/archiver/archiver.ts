@@ -44,6 +44,12 @@ export interface ArchiveHooks {
   /** Capture a regular file differently (SQLite backup, secret stripping), or undefined. */
   capture?(entry: EntryInfo): Promise<CaptureResult | undefined>;
   /**
+   * A cheap synchronous pre-check for regular files: false promises that {@link capture}
+   * and {@link captureStamp} would return undefined for this entry, so they are not called
+   * (the file is read as is). Undefined: always call them.
+   */
+  mayCapture?(entry: EntryInfo): boolean;
+  /**
    * For files captured by {@link capture}: a stamp that changes whenever the captured
    * content may change (for a database: its inode and the newest ctime of it and its
    * `-wal`/`-journal`). When the stamp and mtime equal the parent snapshot's node, the
@@ -140,7 +146,7 @@ const PARENT_PACK_CACHE = 32 << 20;
 /** Directories being listed at once. */
 const LISTING_SLOTS = 8;
 /** Non-directory entries being saved at once (waiting for reads, lookups or backpressure). */
-const ENTRY_SLOTS = 4096;
+const ENTRY_SLOTS = 512;
 
 function fsError(r: { code: string | undefined; message: string }): NodeJS.ErrnoException {
   return Object.assign(new Error(r.message), { code: r.code });
@@ -377,7 +383,7 @@ export class Archiver {
       return undefined;
     }
     try {
-      if (hooks?.capture || hooks?.captureStamp) {
+      if ((hooks?.capture || hooks?.captureStamp) && (hooks.mayCapture?.(info) ?? true)) {
         const stamp = await hooks.captureStamp?.(info);
         if (
           stamp && prev && prev.type === 'sqlite' && prev.content && prev.mtimeNs === st.mtimeNs &&

@@ -11,7 +11,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { backupSqlite, hasSqliteHeader, isSqliteHeader, removeDatabaseFiles, sidecarBase, sqliteStamp } from '../fs/sqlite.js';
+import { backupSqlite, hasSqliteHeader, isSqliteHeader, mayBeSqlite, removeDatabaseFiles, sidecarBase, sqliteStamp } from '../fs/sqlite.js';
 import type { ArchiveHooks, CaptureResult, EntryInfo } from './archiver.js';
 
 /** True when the file at `path` starts with the SQLite header (synchronous, 16 bytes). */
@@ -46,6 +46,9 @@ export function sqliteCapture(tempDir = tmpdir()): SqliteCapture {
       if (!e.stats.isFile()) return true;
       const base = sidecarBase(e.absPath);
       return base === undefined || !isSqliteFileSync(base);
+    },
+    mayCapture(e: EntryInfo): boolean {
+      return mayBeSqlite(Number(e.stats.size));
     },
     async captureStamp(e: EntryInfo) {
       return (await hasSqliteHeader(e.absPath, Number(e.stats.size))) ? sqliteStamp(e.absPath) : undefined;

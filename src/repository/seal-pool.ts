@@ -65,7 +65,7 @@ const BATCH_BYTES = 1 << 20;
 const BATCH_ITEMS = 1024;
 
 function newBatch(capacity: number, spare?: Uint8Array): Batch {
-  return { buf: spare ?? new Uint8Array(capacity), lengths: [], jobs: [], bytes: 0 };
+  return { buf: spare ?? new Uint8Array(Buffer.allocUnsafeSlow(capacity).buffer), lengths: [], jobs: [], bytes: 0 };
 }
 
 /** Seals blobs and reads small files on worker threads; see the module comment. */

@@ -1,0 +1,131 @@
+/**
+ * The concurrent walk: files that change between `lstat` and read, wide and deep trees,
+ * node order, and the flow-control helpers (LIFO slots, the read queue's byte budget).
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { appendFileSync, unlinkSync } from 'node:fs';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { MemoryBackend } from '../../src/backend/mem.js';
+import { initRepository, type Repository } from '../../src/repository/repository.js';
+import { archive } from '../../src/archiver/archiver.js';
+import { ReadQueue, Slots } from '../../src/archiver/read-queue.js';
+import { restoreTree } from '../../src/restorer/restorer.js';
+import { decodeTree } from '../../src/tree/codec.js';
+import { snapshotFs } from '../helpers/compare.js';
+import { FAST_INIT, makeTmp } from '../helpers/tmp.js';
+
+let tmp: { dir: string; cleanup: () => Promise<void> };
+let repo: Repository;
+
+beforeEach(async () => {
+  tmp = await makeTmp('clawback-walk-');
+  repo = await initRepository(new MemoryBackend(), { ...FAST_INIT, password: undefined }, { cacheDir: join(tmp.dir, 'cache') });
+});
+afterEach(async () => {
+  await repo.close();
+  await tmp.cleanup();
+});
+
+describe('archiver walk', () => {
+  it('a file that grows after lstat is stored as read, in full', async () => {
+    const src = join(tmp.dir, 'src');
+    await mkdir(src);
+    await writeFile(join(src, 'grows'), 'short');
+    await writeFile(join(src, 'other'), 'x'.repeat(1000));
+    const result = await archive(repo, {
+      paths: [src],
+      hooks: {
+        include: (e) => {
+          // Between the walk's lstat and the worker's read.
+          if (e.relPath === 'grows') appendFileSync(e.absPath, ' and then much longer');
+          return true;
+        },
+      },
+    });
+    await repo.flush();
+    const out = join(tmp.dir, 'out');
+    await restoreTree(repo, result.tree, out);
+    // Content as read; the node's times are those lstat saw before the append.
+    expect(await readFile(join(out, 'grows'), 'utf8')).toBe('short and then much longer');
+    expect(await readFile(join(out, 'other'), 'utf8')).toBe('x'.repeat(1000));
+  });
+
+  it('a file that vanishes after lstat fails the snapshot naming it', async () => {
+    const src = join(tmp.dir, 'src');
+    await mkdir(src);
+    await writeFile(join(src, 'gone'), 'soon gone');
+    await writeFile(join(src, 'kept'), 'stays');
+    const run = archive(repo, {
+      paths: [src],
+      hooks: {
+        include: (e) => {
+          if (e.relPath === 'gone') unlinkSync(e.absPath);
+          return true;
+        },
+      },
+    });
+    await expect(run).rejects.toMatchObject({ code: 'CAPTURE', details: { problems: [{ path: join(src, 'gone'), reason: 'vanished during the snapshot' }] } });
+  });
+
+  it('wide and deep trees keep every node in name order', async () => {
+    const src = join(tmp.dir, 'src');
+    // 40 directories of 60 files, and a chain 30 deep: more than the walk's slots.
+    for (let d = 0; d < 40; d++) {
+      const dir = join(src, `d${String(d).padStart(2, '0')}`);
+      await mkdir(dir, { recursive: true });
+      for (let f = 0; f < 60; f++) await writeFile(join(dir, `f${f}`), `${d}/${f}`.repeat(f));
+    }
+    let deep = src;
+    for (let i = 0; i < 30; i++) deep = join(deep, `level${i}`);
+    await mkdir(deep, { recursive: true });
+    await writeFile(join(deep, 'bottom'), 'bottom');
+    const result = await archive(repo, { paths: [src] });
+    expect(result.files).toBe(40 * 60 + 1);
+    await repo.flush();
+    const root = decodeTree(await repo.loadBlob(result.tree));
+    const names = root.nodes.map((n) => n.name);
+    expect(names).toEqual([...names].sort());
+    const out = join(tmp.dir, 'out');
+    await restoreTree(repo, result.tree, out);
+    expect(await snapshotFs(out)).toEqual(await snapshotFs(src));
+  });
+});
+
+describe('walk flow control', () => {
+  it('Slots serve waiters last in, first out', async () => {
+    const slots = new Slots(1);
+    await slots.acquire();
+    const order: number[] = [];
+    const waits = [1, 2, 3].map((n) => slots.acquire().then(() => order.push(n)));
+    slots.release();
+    await new Promise((r) => setImmediate(r));
+    slots.release();
+    await new Promise((r) => setImmediate(r));
+    slots.release();
+    await Promise.all(waits);
+    expect(order).toEqual([3, 2, 1]);
+  });
+
+  it('ReadQueue keeps the bytes in flight within its budget, and never starves a file', async () => {
+    const src = join(tmp.dir, 'src');
+    await mkdir(src);
+    const sizes = Array.from({ length: 40 }, (_, i) => 100 + ((i * 37) % 9) * 100);
+    for (let i = 0; i < sizes.length; i++) await writeFile(join(src, `f${i}`), Buffer.alloc(sizes[i]!, i));
+    const q = new ReadQueue(repo, { batchFiles: 3, batchBytes: 1000, inFlightBytes: 2500 });
+    let held = 0;
+    let most = 0;
+    await Promise.all(
+      sizes.map(async (size, i) => {
+        const r = await q.read(join(src, `f${i}`), size);
+        held += size;
+        most = Math.max(most, held);
+        expect(r).toMatchObject({ kind: 'read', id: repo.blobId(Buffer.alloc(size, i)) });
+        await new Promise((res) => setTimeout(res, 1));
+        held -= size;
+        q.done(size);
+      }),
+    );
+    expect(most).toBeLessThanOrEqual(2500);
+  });
+});
