@@ -219,10 +219,7 @@ export class Archiver {
     if (paths.length === 0) throw new ClawbackError('USAGE', 'nothing to snapshot: give at least one path');
     const first = paths[0]!;
     const rootStat = paths.length === 1 ? this.lstatSource(first) : undefined;
-    if (rootStat?.isDirectory()) {
-      const parent = await this.loadParentTree(this.opts.parentTree);
-      return this.saveDir(first, '', parent);
-    }
+    if (rootStat?.isDirectory()) return this.saveDir(first, '', this.opts.parentTree);
     const names = new Set<string>();
     for (const p of paths) {
       const n = basename(p);
@@ -293,12 +290,15 @@ export class Archiver {
    * holding a listing slot, starts a save per entry, then waits for them without the slot.
    * When every node equals the parent snapshot's, the parent's tree is reused as it is.
    */
-  private async saveDir(abs: string, rel: string, parent: ParentDir | undefined): Promise<BlobId> {
+  private async saveDir(abs: string, rel: string, parentId: BlobId | undefined): Promise<BlobId> {
     await this.listing.acquire();
     let nodes: (TreeNode | undefined)[];
+    let parent: ParentDir | undefined;
     const started: Promise<void>[] = [];
     try {
       this.checkRunning();
+      // Loaded only now, with the slot: directories waiting for one hold no parent tree.
+      parent = await this.loadParentTree(parentId);
       this.stats.dirs++;
       let names: string[];
       try {
@@ -347,7 +347,8 @@ export class Archiver {
     }
     await Promise.all(started);
     const kept = nodes.filter((n): n is TreeNode => n !== undefined);
-    if (parent && kept.length === parent.nodes.length && kept.every((n, i) => sameNode(n, parent.nodes[i]!))) return parent.id;
+    const p = parent;
+    if (p && kept.length === p.nodes.length && kept.every((n, i) => sameNode(n, p.nodes[i]!))) return p.id;
     return this.saveTree({ nodes: kept });
   }
 
@@ -364,8 +365,7 @@ export class Archiver {
     }
     const base = { name, mode: Number(st.mode & 0o7777n), mtimeNs: ns(st.mtimeNs), ctimeNs: ns(st.ctimeNs), inode: st.ino };
     if (st.isDirectory()) {
-      const parentDir = prev?.type === 'dir' && prev.subtree ? await this.loadParentTree(prev.subtree) : undefined;
-      const subtree = await this.saveDir(abs, rel, parentDir);
+      const subtree = await this.saveDir(abs, rel, prev?.type === 'dir' ? prev.subtree : undefined);
       return { ...base, type: 'dir', size: 0, subtree };
     }
     if (st.isSymbolicLink()) {

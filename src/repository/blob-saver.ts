@@ -155,10 +155,9 @@ export class BlobSaver {
 
   private async addToPack(type: BlobType, id: BlobId, stored: Buffer, rawLength: number): Promise<void> {
     const w = this.writers[type];
-    // A sealed blob is a view into its seal batch's output, shared with the batch's other
-    // blobs (mostly file data). The tree pack fills slowly, so a view kept there would pin
-    // whole batches of data until it closes (~180 MB on the kernel tree): keep a copy.
-    w.add(type, id, type === 'tree' && stored.buffer.byteLength > stored.byteLength ? Buffer.from(stored) : stored, rawLength);
+    // The writer copies `stored`, a view into its seal batch's output shared with other
+    // blobs: the batch is released at once, whichever packs its blobs go to.
+    w.add(type, id, stored, rawLength);
     this.stats.blobsAdded++;
     this.stats.bytesAdded += rawLength;
     this.stats.storedBytesAdded += stored.length;

@@ -419,7 +419,7 @@ export class Repository {
       packSize: this.config.packSize,
       sealBytes: 32 << 20,
       uploads: 2,
-      indexEvery: 100_000,
+      indexEvery: 50_000,
       ...this.options.limits,
     };
     this.saver = new BlobSaver(
