@@ -3,7 +3,9 @@ import { fc, test as fcTest } from '@fast-check/vitest';
 import {
   DEFAULT_CHUNKER,
   DEFAULT_SQLITE_CHUNKER,
+  chunkBuffer,
   createChunker,
+  singleChunkLimit,
   validateChunkerParams,
 } from '../../src/chunker/index.js';
 import type { ChunkerParams } from '../../src/chunker/index.js';
@@ -96,5 +98,24 @@ describe('validateChunkerParams', () => {
     expect(() => createChunker({ algorithm: 'fixed', size: 1 }, new Uint8Array(32))).toThrow(
       expect.objectContaining({ code: 'USAGE' }),
     );
+  });
+});
+
+describe('singleChunkLimit', () => {
+  fcTest.prop([
+    fc.oneof(
+      fc.record({ algorithm: fc.constant('fastcdc-2020' as const), minSize: fc.constantFrom(64, 1000, 4096), avgSize: fc.constant(8192), maxSize: fc.constant(65536) }),
+      fc.record({ algorithm: fc.constant('fixed' as const), size: fc.constantFrom(512, 4096, 32768) }),
+    ),
+    fc.uint8Array({ minLength: 32, maxLength: 32 }),
+    fc.double({ min: 0, max: 1, noNaN: true }),
+    fc.integer(),
+  ])('inputs up to the limit are one chunk, and one byte more may not be', (params, seed, frac, salt) => {
+    const chunker = createChunker(params as ChunkerParams, seed);
+    const limit = singleChunkLimit(chunker);
+    const len = Math.floor(frac * limit);
+    const data = Buffer.alloc(len, salt & 255).map((b, i) => (b + i * 31 + (i >> 7)) & 255);
+    expect(chunkBuffer(chunker, data).length).toBe(len === 0 ? 0 : 1);
+    if (params.algorithm === 'fixed') expect(chunkBuffer(chunker, Buffer.alloc(limit + 1)).length).toBe(2);
   });
 });
