@@ -35,15 +35,15 @@ export function isSqliteHeader(head: Uint8Array): boolean {
   return head.length >= 16 && Buffer.from(head.buffer, head.byteOffset, 16).equals(SQLITE_HEADER);
 }
 
-/**
- * True when the file at `path` starts with the SQLite header. Files whose size (bytes)
- * is below 512 or not a multiple of 512 cannot be databases and are not opened.
- */
 /** False when a file of `size` bytes cannot be a database (below 512 or not a multiple of 512). */
 export function mayBeSqlite(size: number): boolean {
   return size >= SQLITE_MIN_PAGE && size % SQLITE_MIN_PAGE === 0;
 }
 
+/**
+ * True when the file at `path` starts with the SQLite header. Files whose size (bytes)
+ * is below 512 or not a multiple of 512 cannot be databases and are not opened.
+ */
 export async function hasSqliteHeader(path: string, size: number): Promise<boolean> {
   if (!mayBeSqlite(size)) return false;
   const fh = await open(path, 'r');
