@@ -8,29 +8,33 @@
  *    without overlapping another.
  * 3. Packs: every indexed pack exists in `data/` with its indexed size. Packs no live index
  *    lists are reported as `pack-unreferenced` (info, not damage).
- * 4. Data pass (`readData` or `subset`): each selected pack is read whole and checked by
- *    {@link checkPack}.
- * 5. Snapshots → trees → blobs: every tree of every snapshot is loaded (through the index
- *    files, not the local cache) and decoded; every data blob must be indexed in a present
- *    pack. Damaged and missing blobs (from any pass) are mapped to the snapshots and paths
- *    that use them.
+ * 4. Data pass (`readData` or `subset`): each selected pack is read (in pieces) and checked
+ *    by {@link checkPacks}, its blobs opened on worker threads.
+ * 5. Snapshots → trees → blobs ({@link walkSnapshots}): every tree of every snapshot is
+ *    loaded (through the index files, not the local cache) and decoded once; every data
+ *    blob must be indexed in a present pack. Damaged and missing blobs (from any pass) are
+ *    mapped to the snapshots and paths that use them.
  *
  * Findings are collected ({@link FindingSet}) and returned; `onFinding` sees each one as it
  * is first found. Only backend failures (not damage) reject.
+ *
+ * Memory: the index is held compactly ({@link LiveIndex}, about 65 bytes per blob), and
+ * pack memory is freed as soon as it is checked.
  */
 import { isClawbackError, throwIfAborted } from '../errors.js';
 import { shortId, type BlobId, type FileId, type SnapshotId } from '../ids.js';
+import type { LiveIndex } from '../index/live.js';
 import type { Progress } from '../progress.js';
 import type { Repository } from '../repository/repository.js';
-import { listPackFiles, loadIndexState, readBlobVia, type IndexState, type PackState } from '../repository/index-state.js';
+import { listPackFiles } from '../repository/index-state.js';
 import { loadSnapshot } from '../snapshot/store.js';
 import type { SnapshotManifest } from '../snapshot/manifest.js';
-import { decodeTree } from '../tree/codec.js';
-import type { TreeNode } from '../tree/node.js';
-import { TaskLimiter } from '../util/limit.js';
 import { FindingSet, type Finding } from './findings.js';
-import { checkPack } from './read-data.js';
+import { loadLiveIndex } from './live-index.js';
+import { createPackOpener, defaultOpenThreads } from './open-pool.js';
+import { checkPacks, type PackCheck } from './read-data.js';
 import { selectPacks, type Subset } from './subset.js';
+import { walkSnapshots } from './walk.js';
 
 /** Options of {@link verifyRepository}. */
 export interface VerifyOptions {
@@ -40,8 +44,15 @@ export interface VerifyOptions {
   subset?: Subset | undefined;
   /** Randomness for `x%` and size subsets; default `Math.random`. */
   random?: () => number;
-  /** Packs read at once in the data pass; default 2. */
+  /** Pieces of packs (a few MiB each) read at once in the data pass; default threads + 1. */
   concurrency?: number;
+  /**
+   * Worker threads that open (decrypt, decompress, re-hash) blobs in the data pass; default
+   * one per core (at most 4); 0 opens them on the calling thread.
+   */
+  threads?: number;
+  /** Size of the pieces packs are read in, bytes (default 4 MiB). @internal for tests */
+  chunkBytes?: number;
   signal?: AbortSignal | undefined;
   progress?: Progress | undefined;
   /** Called once per new finding, as it is found. */
@@ -76,20 +87,6 @@ export interface VerifyReport {
   stats: VerifyStats;
 }
 
-/** A problem below a tree: path relative to that tree ('' = the tree itself). */
-interface Problem {
-  path: string;
-  finding: Finding;
-}
-
-/** Problems kept per tree (bounds memory on pathological damage). */
-const MAX_PROBLEMS_PER_TREE = 10_000;
-const NONE: Problem[] = [];
-
-function joinPath(dir: string, rel: string): string {
-  return rel === '' ? dir : `${dir}/${rel}`;
-}
-
 /** Checks `repo`; see the module comment. */
 export async function verifyRepository(repo: Repository, opts: VerifyOptions = {}): Promise<VerifyReport> {
   const findings = new FindingSet(opts.onFinding);
@@ -111,130 +108,88 @@ export async function verifyRepository(repo: Repository, opts: VerifyOptions = {
   stats.snapshots = snapshots.length;
 
   // 2. index files
-  const state = await loadIndexState(repo);
-  stats.indexFiles = state.live.length;
-  stats.packs = state.packs.size;
-  for (const d of state.damaged) {
+  const index = await loadLiveIndex(repo);
+  stats.indexFiles = index.live.length;
+  stats.packs = index.packCount;
+  for (const d of index.damaged) {
     findings.add('index-damaged', 'index', d.id, `index file ${shortId(d.id)} cannot be read: ${d.error} (its packs are unindexed: run \`clawback repair index\`)`);
   }
-  for (const id of state.superseded) {
+  for (const id of index.superseded) {
     findings.add('index-superseded', 'index', id, `index file ${shortId(id)} is superseded but still present (the next gc removes it)`);
   }
-  for (const c of state.conflicts) findings.add('index-conflict', 'pack', c.pack, `${c.message} (run \`clawback repair index\`)`);
-  checkBlobListings(state, findings);
+  for (const c of index.conflicts) findings.add('index-conflict', 'pack', c.pack, `${c.message} (run \`clawback repair index\`)`);
+  checkBlobListings(index, findings);
 
   // 3. packs
   const present = await listPackFiles(repo);
-  for (const p of state.packs.values()) {
-    const size = present.get(p.id);
+  const packPresent = new Uint8Array(index.packCount);
+  for (let p = 0; p < index.packCount; p++) {
+    const id = index.packId(p);
+    const size = present.get(id);
     if (size === undefined) {
-      findings.add('pack-missing', 'pack', p.id, `pack ${shortId(p.id)} (${p.blobs.length} blobs) is indexed but missing from data/`);
-    } else if (size !== p.size) {
-      findings.add('pack-size', 'pack', p.id, `pack ${shortId(p.id)} is ${size} bytes in data/, the index says ${p.size}`);
+      findings.add('pack-missing', 'pack', id, `pack ${shortId(id)} (${index.packEnd(p) - index.packFirst(p)} blobs) is indexed but missing from data/`);
+    } else {
+      packPresent[p] = 1;
+      if (size !== index.packSize(p)) findings.add('pack-size', 'pack', id, `pack ${shortId(id)} is ${size} bytes in data/, the index says ${index.packSize(p)}`);
     }
-    checkPackListing(p, repo.cipher.overhead, findings);
+    checkPackListing(index, p, repo.cipher.overhead, findings);
   }
   for (const [id, size] of present) {
-    if (!state.packs.has(id)) findings.add('pack-unreferenced', 'pack', id, `pack ${shortId(id)} (${size} bytes) is in no index: unreferenced data, the next gc deletes it`);
+    if (!index.hasPack(id)) findings.add('pack-unreferenced', 'pack', id, `pack ${shortId(id)} (${size} bytes) is in no index: unreferenced data, the next gc deletes it`);
   }
 
-  // 4. data pass
   const damagedLocs = new Set<string>();
   const damagedBlobs = new Map<BlobId, Finding>();
+
+  // 4. data pass
   if (opts.readData || opts.subset) {
     const candidates = new Map<FileId, number>();
-    for (const p of state.packs.values()) if (present.has(p.id)) candidates.set(p.id, p.size);
+    for (let p = 0; p < index.packCount; p++) if (packPresent[p]) candidates.set(index.packId(p), index.packSize(p));
     const selected = opts.subset ? selectPacks(candidates, opts.subset, opts.random) : [...candidates.keys()].sort();
     let bytesTotal = 0;
     for (const id of selected) bytesTotal += candidates.get(id) ?? 0;
-    const limiter = new TaskLimiter(opts.concurrency ?? 2);
-    for (const id of selected) {
-      throwIfAborted(opts.signal);
-      await limiter.add(async () => {
-        const pack = state.packs.get(id)!;
-        const r = await checkPack(repo, pack);
+    const threads = opts.threads ?? defaultOpenThreads();
+    const opener = createPackOpener(repo, threads);
+    try {
+      const packs = selected.map((id) => ({ pack: index.packIndex(id)!, size: present.get(id)! }));
+      const onPack = (r: PackCheck): void => {
+        const id = r.pack;
         stats.packsRead++;
         stats.bytesRead += r.bytes;
         stats.blobsChecked += r.blobsOk;
         if (r.missing) {
           findings.add('pack-missing', 'pack', id, `pack ${shortId(id)} vanished from data/ while being checked`);
-          return;
-        }
-        if (r.problems.length > 0) findings.add('pack-damaged', 'pack', id, `pack ${shortId(id)}: ${r.problems.join('; ')}`);
-        for (const d of r.damaged) {
-          damagedLocs.add(`${id}:${d.offset}`);
-          const f = findings.add('blob-damaged', 'blob', d.blob, `${d.type} blob ${shortId(d.blob)} in pack ${shortId(id)} is damaged: ${d.error}`);
-          damagedBlobs.set(d.blob, f);
+        } else {
+          if (r.problems.length > 0) findings.add('pack-damaged', 'pack', id, `pack ${shortId(id)}: ${r.problems.join('; ')}`);
+          for (const d of r.damaged) {
+            damagedLocs.add(`${id}:${d.offset}`);
+            const f = findings.add('blob-damaged', 'blob', d.blob, `${d.type} blob ${shortId(d.blob)} in pack ${shortId(id)} is damaged: ${d.error}`);
+            damagedBlobs.set(d.blob, f);
+          }
         }
         opts.progress?.update?.({ phase: 'verify', filesDone: stats.packsRead, filesTotal: selected.length, bytesDone: stats.bytesRead, bytesTotal });
-      });
+      };
+      // Enough pieces in flight to keep every worker busy while the next one loads.
+      await checkPacks(repo, index, packs, opener, onPack, { depth: opts.concurrency ?? threads + 1, chunkBytes: opts.chunkBytes, signal: opts.signal });
+    } finally {
+      await opener.close();
     }
-    await limiter.drain();
   }
 
   // 5. snapshots → trees → blobs
-  const blobFinding = (id: BlobId, type: 'data' | 'tree'): Finding | undefined => {
-    const d = damagedBlobs.get(id);
-    if (d) return d;
-    const locs = state.blobs.get(id);
-    if (!locs || locs.length === 0) return findings.add('blob-missing', 'blob', id, `${type} blob ${shortId(id)} is not in the index`);
-    if (!locs.some((l) => present.has(l.packId))) {
-      return findings.add('blob-missing', 'blob', id, `${type} blob ${shortId(id)} is only in missing pack(s) ${locs.map((l) => shortId(l.packId)).join(', ')}`);
-    }
-    return undefined;
-  };
-  const memo = new Map<BlobId, Problem[]>();
-  const visitTree = async (treeId: BlobId): Promise<Problem[]> => {
-    const hit = memo.get(treeId);
-    if (hit) return hit;
-    throwIfAborted(opts.signal);
-    const problems: Problem[] = [];
-    const push = (p: Problem): void => {
-      if (problems.length < MAX_PROBLEMS_PER_TREE) problems.push(p);
-    };
-    const own = blobFinding(treeId, 'tree');
-    if (own) push({ path: '', finding: own });
-    let nodes: TreeNode[] | undefined;
-    if (!own || own.kind === 'blob-damaged') {
-      let plain: Buffer | undefined;
-      try {
-        plain = await readBlobVia(repo, state, present, treeId, damagedLocs);
-      } catch (err) {
-        if (!isClawbackError(err, 'INTEGRITY', 'BLOB_NOT_FOUND')) throw err;
-        if (!own) push({ path: '', finding: findings.add('blob-damaged', 'blob', treeId, `tree blob ${shortId(treeId)} is damaged: ${err.message}`) });
-      }
-      if (plain) {
-        try {
-          nodes = decodeTree(plain).nodes;
-          stats.trees++;
-        } catch (err) {
-          if (!isClawbackError(err, 'INTEGRITY')) throw err;
-          push({ path: '', finding: findings.add('tree-damaged', 'blob', treeId, `tree blob ${shortId(treeId)} does not decode as a tree: ${err.message}`) });
-        }
-      }
-    }
-    for (const node of nodes ?? []) {
-      if (node.type === 'dir' && node.subtree) {
-        for (const p of await visitTree(node.subtree)) push({ path: joinPath(node.name, p.path), finding: p.finding });
-      } else if (node.content) {
-        const seen = new Set<Finding>();
-        for (const blob of node.content) {
-          stats.dataRefs++;
-          const f = blobFinding(blob, 'data');
-          if (f && !seen.has(f)) {
-            seen.add(f);
-            push({ path: node.name, finding: f });
-          }
-        }
-      }
-    }
-    const result = problems.length === 0 ? NONE : problems;
-    memo.set(treeId, result);
-    return result;
-  };
-  for (const s of snapshots) {
-    for (const p of await visitTree(s.manifest.tree)) findings.affect(p.finding, s.id, `/${p.path}`);
-  }
+  const walked = await walkSnapshots({
+    repo,
+    index,
+    present,
+    packPresent,
+    snapshots: snapshots.map((x) => ({ id: x.id, tree: x.manifest.tree })),
+    findings,
+    damagedLocs,
+    damagedBlobs,
+    signal: opts.signal,
+  });
+  stats.trees = walked.trees;
+  stats.dataRefs = walked.dataRefs;
 
   const all = findings.all();
   const errors = all.filter((f) => f.severity === 'error').length;
@@ -244,34 +199,38 @@ export async function verifyRepository(repo: Repository, opts: VerifyOptions = {
 }
 
 /** Blobs listed in several places with different types or plaintext lengths. */
-function checkBlobListings(state: IndexState, findings: FindingSet): void {
-  for (const [id, locs] of state.blobs) {
-    if (locs.length < 2) continue;
-    const first = locs[0]!;
-    const odd = locs.find((l) => l.type !== first.type || l.rawLength !== first.rawLength);
-    if (odd) {
-      findings.add(
-        'index-conflict',
-        'blob',
-        id,
-        `blob ${shortId(id)} is listed as ${first.type} of ${first.rawLength} bytes in pack ${shortId(first.packId)} but as ${odd.type} of ${odd.rawLength} bytes in pack ${shortId(odd.packId)}`,
-      );
+function checkBlobListings(index: LiveIndex, findings: FindingSet): void {
+  for (const first of index.blobs()) {
+    let odd = -1;
+    for (let e = index.nextCopy(first); e >= 0 && odd < 0; e = index.nextCopy(e)) {
+      if (index.type(e) !== index.type(first) || index.rawLength(e) !== index.rawLength(first)) odd = e;
     }
+    if (odd < 0) continue;
+    findings.add(
+      'index-conflict',
+      'blob',
+      index.id(first),
+      `blob ${shortId(index.id(first))} is listed as ${index.type(first)} of ${index.rawLength(first)} bytes in pack ${shortId(index.packId(index.packOf(first)))} but as ${index.type(odd)} of ${index.rawLength(odd)} bytes in pack ${shortId(index.packId(index.packOf(odd)))}`,
+    );
   }
 }
 
-/** Impossible blob locations within one pack listing. */
-function checkPackListing(p: PackState, overhead: number, findings: FindingSet): void {
+/** Impossible blob locations within the listing of pack `p` (entries sorted by offset). */
+function checkPackListing(index: LiveIndex, p: number, overhead: number, findings: FindingSet): void {
+  const size = index.packSize(p);
   let end = 0;
-  for (const b of p.blobs) {
+  for (let e = index.packFirst(p); e < index.packEnd(p); e++) {
+    const offset = index.offset(e);
+    const length = index.length(e);
     let why: string | undefined;
-    if (b.offset < end) why = `overlaps the previous blob (offset ${b.offset} < ${end})`;
-    else if (b.offset + b.length > p.size - 4) why = `ends at ${b.offset + b.length}, past the blob area of the ${p.size}-byte pack`;
-    else if (b.length < 1 + overhead) why = `is ${b.length} bytes, shorter than an envelope`;
+    if (offset < end) why = `overlaps the previous blob (offset ${offset} < ${end})`;
+    else if (offset + length > size - 4) why = `ends at ${offset + length}, past the blob area of the ${size}-byte pack`;
+    else if (length < 1 + overhead) why = `is ${length} bytes, shorter than an envelope`;
     if (why) {
-      findings.add('index-invalid', 'pack', p.id, `pack ${shortId(p.id)}: the index lists blob ${shortId(b.id)} at an impossible place: it ${why}`);
+      const id = index.packId(p);
+      findings.add('index-invalid', 'pack', id, `pack ${shortId(id)}: the index lists blob ${shortId(index.id(e))} at an impossible place: it ${why}`);
       return;
     }
-    end = b.offset + b.length;
+    end = offset + length;
   }
 }

@@ -31,7 +31,7 @@ import { open, type Database, type RootDatabase } from 'lmdb';
 import { ClawbackError } from '../errors.js';
 import { fromHex, toHex, type BlobId, type FileId } from '../ids.js';
 import type { BlobType } from '../pack/format.js';
-import type { IndexFile } from './format.js';
+import { INDEX_RECORD_BYTES, RECORD_ID_OFFSET, type IndexFile, type ScannedIndex } from './format.js';
 
 /** Where a blob is stored. */
 export interface BlobLocation {
@@ -52,12 +52,16 @@ const EMPTY = Buffer.alloc(0);
 const VALUE_BYTES = 45;
 const CHECK_BYTES = 8;
 
-/** One derive-key hasher, reset per use (a native hasher per entry costs more than the hash). */
-const checkHasher = Blake3Hasher.newDeriveKey('clawback index cache v1');
+/**
+ * One hasher for every check, reset each time (reset keeps the derive-key context). A new
+ * hasher per entry cost about 2 KiB of native memory each that only a garbage collection
+ * (which that memory does not prompt) gave back: hundreds of MiB while a cache was built.
+ */
+const checker = Blake3Hasher.newDeriveKey('clawback index cache v1');
 
 function check(key: Buffer, value: Buffer): Buffer {
-  checkHasher.reset();
-  return checkHasher.update(key).update(value.subarray(0, VALUE_BYTES)).digestBuffer().subarray(0, CHECK_BYTES);
+  checker.reset();
+  return checker.update(key).update(value.subarray(0, VALUE_BYTES)).digestBuffer().subarray(0, CHECK_BYTES);
 }
 
 /** Thrown by lookups when the cache file is damaged; the repository rebuilds it. */
@@ -215,13 +219,21 @@ export class IndexCache {
     return s;
   }
 
-  /** Merges one index file (all its packs and blobs) in one transaction. First entry wins. */
-  addIndexFile(fileId: FileId, idx: IndexFile): void {
+  /**
+   * Merges one index file (all its packs and blobs) in one transaction. First entry wins.
+   * Takes a decoded file or, cheaper for big files, a scanned one (raw blob records).
+   */
+  addIndexFile(fileId: FileId, idx: IndexFile | ScannedIndex): void {
     this.root.transactionSync(() => {
       for (const p of idx.packs) {
         const size = Buffer.alloc(8);
         size.writeDoubleLE(p.size, 0);
-        this.packs.put(fromHex(p.id), size);
+        const packKey = fromHex(p.id);
+        this.packs.put(packKey, size);
+        if ('records' in p) {
+          this.addRecords(packKey, p.records);
+          continue;
+        }
         for (const b of p.blobs) {
           const key = fromHex(b.id);
           if (!this.blobs.doesExist(key)) {
@@ -231,6 +243,19 @@ export class IndexCache {
       }
       this.indexes.put(fromHex(fileId), EMPTY);
     });
+  }
+
+  /** Adds raw index records (see `scanIndex`) of pack `packKey`; inside a transaction. */
+  private addRecords(packKey: Buffer, records: Buffer): void {
+    for (let r = 0; r < records.length; r += INDEX_RECORD_BYTES) {
+      const key = records.subarray(r + RECORD_ID_OFFSET, r + INDEX_RECORD_BYTES);
+      if (this.blobs.doesExist(key)) continue;
+      const v = Buffer.allocUnsafe(VALUE_BYTES + CHECK_BYTES);
+      packKey.copy(v, 0);
+      records.copy(v, 32, r + 1, r + 13); // offset, length, raw length: u32 LE each, as in the value
+      v[44] = records[r]!; // type: 0 data, 1 tree
+      this.blobs.put(key, sealValue(key, v));
+    }
   }
 
   /** Removes every entry (before a rebuild). */

@@ -33,6 +33,13 @@ export interface IndexFile {
 export const INDEX_MAGIC = Buffer.from('CBIX');
 export const INDEX_VERSION = 1;
 const BLOB_BYTES = 1 + 4 + 4 + 4 + 32;
+/**
+ * Bytes of one blob record in an index file: type (u8) || offset || length || raw_length
+ * (u32 LE each) || id (32). {@link scanIndex} returns records in this layout.
+ */
+export const INDEX_RECORD_BYTES = BLOB_BYTES;
+/** Offset of the blob id within an index record. */
+export const RECORD_ID_OFFSET = 13;
 /** Largest index plaintext we accept (bounded allocation on hostile input). */
 export const MAX_INDEX_BYTES = 1 << 30;
 
@@ -116,6 +123,69 @@ export function decodeIndex(plain: Uint8Array, what: string): IndexFile {
       blobs.push(entry);
     }
     packs.push({ id, size: Number(size64), blobs });
+  }
+  if (pos !== b.length) fail('trailing bytes');
+  return { superseded, packs };
+}
+
+/** One pack of a {@link ScannedIndex}: its blob records left in their stored layout. */
+export interface ScannedPack {
+  id: FileId;
+  /** Size of the pack file in bytes. */
+  size: number;
+  /** `n` blob records of {@link INDEX_RECORD_BYTES} bytes each (a view into the plaintext). */
+  records: Buffer;
+}
+
+/** An index file parsed without one object per blob (see {@link scanIndex}). */
+export interface ScannedIndex {
+  superseded: FileId[];
+  packs: ScannedPack[];
+}
+
+/**
+ * Parses an index file's plaintext like {@link decodeIndex}, with the same checks and
+ * messages, but leaves each pack's blob records as a view into `plain` (45 bytes per
+ * blob instead of a JavaScript object): for readers of the whole index (verify, gc).
+ * @throws ClawbackError 'INTEGRITY' naming `what` when malformed.
+ */
+export function scanIndex(plain: Uint8Array, what: string): ScannedIndex {
+  const b = Buffer.from(plain.buffer, plain.byteOffset, plain.byteLength);
+  const fail = (why: string): never => {
+    throw new ClawbackError('INTEGRITY', `${what}: ${why}`);
+  };
+  const need = (pos: number, n: number): void => {
+    if (pos + n > b.length) fail('truncated');
+  };
+  need(0, 9);
+  if (!b.subarray(0, 4).equals(INDEX_MAGIC)) fail('no CBIX magic');
+  if (b[4] !== INDEX_VERSION) fail(`unknown version ${String(b[4])}`);
+  let pos = 5;
+  const s = b.readUInt32LE(pos);
+  pos += 4;
+  need(pos, s * 32);
+  const superseded: FileId[] = [];
+  for (let i = 0; i < s; i++, pos += 32) superseded.push(toHex(b.subarray(pos, pos + 32)));
+  need(pos, 4);
+  const np = b.readUInt32LE(pos);
+  pos += 4;
+  const packs: ScannedPack[] = [];
+  for (let i = 0; i < np; i++) {
+    need(pos, 44);
+    const id = toHex(b.subarray(pos, pos + 32));
+    const size64 = b.readBigUInt64LE(pos + 32);
+    if (size64 > BigInt(Number.MAX_SAFE_INTEGER)) fail(`pack ${id} has an impossible size`);
+    const size = Number(size64);
+    const n = b.readUInt32LE(pos + 40);
+    pos += 44;
+    need(pos, n * BLOB_BYTES);
+    const start = pos;
+    for (let j = 0; j < n; j++, pos += BLOB_BYTES) {
+      const t = b[pos];
+      if (t !== 0 && t !== 1) fail(`unknown blob type ${String(t)}`);
+      if (b.readUInt32LE(pos + 1) + b.readUInt32LE(pos + 5) > size) fail(`blob ${toHex(b.subarray(pos + RECORD_ID_OFFSET, pos + BLOB_BYTES))} lies outside pack ${id}`);
+    }
+    packs.push({ id, size, records: b.subarray(start, pos) });
   }
   if (pos !== b.length) fail('trailing bytes');
   return { superseded, packs };

@@ -6,22 +6,25 @@
  * that the next gc finishes:
  *
  * 1. delete unreferenced packs (in no live index: nothing can use them);
- * 2. repack: read each partly used pack whole, open and re-check every kept blob, and save
- *    it again (`force`: the index has it, but only in a pack about to go);
+ * 2. repack: read each partly used pack whole, open and re-check every kept blob, and copy
+ *    it as stored into new packs (repack.ts);
  * 3. flush: the new packs, then an index file for them (blobs now listed twice: allowed);
  * 4. write ONE new index file listing every kept pack and every new pack, superseding
  *    every index file present (one file, so the switch is atomic);
- * 5. delete the superseded index files, then rebuild the local cache;
+ * 5. delete the superseded index files; bring the local cache up to date if this process has
+ *    it open (otherwise the next command to use it rebuilds it: the files it merged are gone);
  * 6. delete the unused and the repacked packs (no live index lists them any more).
  *
  * Nothing is deleted before the new index is written, except packs already unreferenced.
  */
+import { createPackOpener, defaultOpenThreads } from '../checker/open-pool.js';
 import { ClawbackError, throwIfAborted } from '../errors.js';
 import type { FileId } from '../ids.js';
 import type { IndexedPack } from '../index/format.js';
 import type { Progress } from '../progress.js';
 import type { Repository } from '../repository/repository.js';
 import { planTotals, type PrunePlan } from './plan.js';
+import { repackBlobs } from './repack.js';
 
 /** Steps of {@link executePlan}, reported through `onStep`. */
 export type PruneStep = 'delete-unreferenced' | 'repack' | 'flush' | 'write-index' | 'delete-index' | 'delete-packs' | 'done';
@@ -32,6 +35,13 @@ export interface ExecuteOptions {
   progress?: Progress | undefined;
   /** Called as each step starts (tests and logs). */
   onStep?: (step: PruneStep) => void;
+  /**
+   * Worker threads that re-check the blobs being repacked; default one per core (at most
+   * 4); 0 checks them on the calling thread.
+   */
+  threads?: number;
+  /** Size of the pieces packs are read in, bytes (default 4 MiB). @internal for tests */
+  chunkBytes?: number;
 }
 
 /** What gc did. */
@@ -77,35 +87,35 @@ export async function executePlan(repo: Repository, plan: PrunePlan, opts: Execu
 
   // 2. repack
   step('repack');
-  const before = { ...repo.saveStats };
-  const repacked = plan.packs.filter((p) => p.action === 'repack');
-  const tickets: Promise<void>[] = [];
+  const repacked = plan.packs.filter((p) => p.action === 'repack').map((p) => p.id);
   let bytesRead = 0;
-  for (const p of repacked) {
-    throwIfAborted(opts.signal);
-    const bytes = await repo.backend.load({ type: 'data', name: p.id });
-    for (const e of plan.repackEntries.get(p.id) ?? []) {
-      let plain: Buffer;
-      try {
-        plain = repo.openBlob({ ...e, packId: p.id }, bytes.subarray(e.offset, e.offset + e.length));
-      } catch (err) {
-        throw new ClawbackError('INTEGRITY', `gc stopped before deleting anything: ${(err as Error).message}. Run \`clawback verify --read-data\``, { cause: err, details: { pack: p.id, blob: e.id } });
-      }
-      const t = await repo.saveBlob(e.type, plain, e.id, { force: true });
-      tickets.push(t.done);
-      result.repackedBlobs++;
+  let newPacks: IndexedPack[] = [];
+  if (repacked.length > 0) {
+    const threads = opts.threads ?? defaultOpenThreads();
+    const opener = createPackOpener(repo, threads);
+    try {
+      const r = await repackBlobs(repo, plan.index, repacked, plan.repackEntries, opener, {
+        inFlight: threads + 1,
+        chunkBytes: opts.chunkBytes,
+        signal: opts.signal,
+        onPack: (bytes, packs) => {
+          bytesRead = bytes;
+          result.repackedPacks = packs;
+          report(bytes);
+        },
+      });
+      newPacks = r.packs;
+      result.repackedBlobs = r.blobs;
+      result.newPacks = r.packs.length;
+      result.newPackBytes = r.packBytes;
+    } finally {
+      await opener.close();
     }
-    result.repackedPacks++;
-    bytesRead += bytes.byteLength;
-    report(bytesRead);
   }
 
-  // 3. flush the new packs (and their own index file)
+  // 3. the new packs are written; now an index file for them
   step('flush');
-  await Promise.all(tickets);
-  await repo.flush();
-  result.newPacks = repo.saveStats.packsWritten - before.packsWritten;
-  result.newPackBytes = repo.saveStats.storedBytesAdded - before.storedBytesAdded;
+  const ownIndex = newPacks.length > 0 ? await repo.saveIndexFile({ packs: newPacks, superseded: [] }) : undefined;
 
   // 4. one new index file superseding all present ones
   const known = new Set(plan.indexFiles);
@@ -116,14 +126,14 @@ export async function executePlan(repo: Repository, plan: PrunePlan, opts: Execu
     const finalPacks: IndexedPack[] = [];
     for (const p of plan.packs) {
       if (p.action !== 'keep') continue;
-      const s = plan.state.packs.get(p.id)!;
-      finalPacks.push({ id: s.id, size: s.size, blobs: s.blobs });
+      const i = plan.index.packIndex(p.id)!;
+      finalPacks.push({ id: p.id, size: plan.index.packSize(i), blobs: plan.index.packEntries(i) });
     }
     const listed = new Set(finalPacks.map((p) => p.id));
     for (const id of now) {
       if (known.has(id)) continue;
       // Written since planning: the repacked packs' index file (or, without the lock, someone else's).
-      for (const p of (await repo.loadIndexFile(id)).packs) {
+      for (const p of id === ownIndex ? newPacks : (await repo.loadIndexFile(id)).packs) {
         if (!listed.has(p.id)) {
           listed.add(p.id);
           finalPacks.push(p);
@@ -143,7 +153,7 @@ export async function executePlan(repo: Repository, plan: PrunePlan, opts: Execu
     await repo.backend.remove({ type: 'index', name: id });
     result.removedIndexFiles++;
   }
-  await repo.syncIndex();
+  await repo.syncIndexIfOpen();
 
   // 6. unused and repacked packs
   step('delete-packs');

@@ -1,8 +1,8 @@
 /**
  * Planning `gc` (docs/MAINTENANCE.md §gc), after restic's `prune`:
  *
- * 1. Mark: walk every tree of every snapshot (trees loaded through the index files, not the
- *    cache) and collect every reachable blob, tree blobs included.
+ * 1. Mark (mark.ts): walk every tree of every snapshot (trees loaded through the index
+ *    files, not the cache) and collect every reachable blob, tree blobs included.
  * 2. Choose one copy of each reachable blob: when a blob is in several packs (duplicates
  *    after an interrupted gc), the copy in the pack with the highest share of reachable
  *    bytes is kept.
@@ -16,14 +16,14 @@
  * live index files disagree, or a reachable blob is missing: deleting then could destroy
  * the only copy of something.
  */
-import { ClawbackError, isClawbackError, throwIfAborted } from '../errors.js';
+import { loadLiveIndex } from '../checker/live-index.js';
+import { ClawbackError, isClawbackError } from '../errors.js';
 import { shortId, type BlobId, type FileId, type SnapshotId } from '../ids.js';
-import type { BlobLocation } from '../index/cache.js';
-import type { PackEntry } from '../pack/format.js';
+import type { LiveIndex } from '../index/live.js';
 import type { Repository } from '../repository/repository.js';
-import { listPackFiles, loadIndexState, readBlobVia, type IndexState } from '../repository/index-state.js';
+import { listPackFiles } from '../repository/index-state.js';
 import { loadSnapshot } from '../snapshot/store.js';
-import { decodeTree } from '../tree/codec.js';
+import { markReachable } from './mark.js';
 
 /** What gc does with a pack. */
 export type PackAction = 'keep' | 'repack' | 'delete';
@@ -85,10 +85,10 @@ export interface PrunePlan {
   missing: MissingBlob[];
   /** Reasons gc must not run; empty when it may. */
   refusals: string[];
-  /** Live blobs to copy out of each `repack` pack. @internal */
-  repackEntries: Map<FileId, PackEntry[]>;
-  /** The index state the plan was made from. @internal */
-  state: IndexState;
+  /** Live blobs to copy out of each `repack` pack: entries of {@link index}, by offset. @internal */
+  repackEntries: Map<FileId, number[]>;
+  /** The index the plan was made from. @internal */
+  index: LiveIndex;
 }
 
 /** Byte and pack totals of a plan. */
@@ -164,130 +164,90 @@ export async function planPrune(repo: Repository, opts: PlanOptions = {}): Promi
       refusals.push(`snapshot ${shortId(id)} cannot be read (${err.message}): its data cannot be marked; forget it (\`clawback forget ${id.slice(0, 12)}\`) or restore the file`);
     }
   }
-  const state = await loadIndexState(repo);
-  for (const d of state.damaged) refusals.push(`index file ${shortId(d.id)} cannot be read (${d.error}): run \`clawback repair index\` first`);
-  for (const c of state.conflicts) refusals.push(`${c.message}: run \`clawback repair index\` first`);
+  const index = await loadLiveIndex(repo);
+  for (const d of index.damaged) refusals.push(`index file ${shortId(d.id)} cannot be read (${d.error}): run \`clawback repair index\` first`);
+  for (const c of index.conflicts) refusals.push(`${c.message}: run \`clawback repair index\` first`);
   const present = await listPackFiles(repo);
+  const packPresent = new Uint8Array(index.packCount);
+  for (let p = 0; p < index.packCount; p++) if (present.has(index.packId(p))) packPresent[p] = 1;
 
   // 1. mark
-  const reachable = new Map<BlobId, 'data' | 'tree'>();
-  const missing = new Map<BlobId, { type: 'data' | 'tree'; reason: string; snapshots: Set<SnapshotId> }>();
-  const missingBelow = new Map<BlobId, BlobId[]>(); // tree → missing blobs below it (non-empty only)
-  const noteMissing = (id: BlobId, type: 'data' | 'tree', reason: string): void => {
-    if (!missing.has(id)) missing.set(id, { type, reason, snapshots: new Set() });
-  };
-  const checkPresent = (id: BlobId, type: 'data' | 'tree'): boolean => {
-    const locs = state.blobs.get(id) ?? [];
-    if (locs.some((l) => present.has(l.packId))) return true;
-    noteMissing(id, type, locs.length === 0 ? 'not in the index' : `only in missing pack(s) ${locs.map((l) => shortId(l.packId)).join(', ')}`);
-    return false;
-  };
-  const visited = new Set<BlobId>();
-  const mark = async (treeId: BlobId): Promise<BlobId[]> => {
-    if (visited.has(treeId)) return missingBelow.get(treeId) ?? [];
-    visited.add(treeId);
-    throwIfAborted(opts.signal);
-    reachable.set(treeId, 'tree');
-    const lost: BlobId[] = [];
-    if (!checkPresent(treeId, 'tree')) lost.push(treeId);
-    else {
-      let nodes;
-      try {
-        nodes = decodeTree(await readBlobVia(repo, state, present, treeId)).nodes;
-      } catch (err) {
-        if (!isClawbackError(err, 'INTEGRITY', 'BLOB_NOT_FOUND')) throw err;
-        noteMissing(treeId, 'tree', `damaged: ${err.message}`);
-        lost.push(treeId);
-      }
-      for (const n of nodes ?? []) {
-        if (n.type === 'dir' && n.subtree) lost.push(...(await mark(n.subtree)));
-        for (const b of n.content ?? []) {
-          if (reachable.has(b)) {
-            if (missing.has(b)) lost.push(b);
-            continue;
-          }
-          reachable.set(b, 'data');
-          if (!checkPresent(b, 'data')) lost.push(b);
-        }
-      }
-    }
-    const unique = [...new Set(lost)];
-    if (unique.length > 0) missingBelow.set(treeId, unique);
-    return unique;
-  };
-  for (const s of snapshots) {
-    for (const b of await mark(s.tree)) missing.get(b)?.snapshots.add(s.id);
-  }
-  const missingList: MissingBlob[] = [...missing].map(([blob, m]) => ({ blob, type: m.type, reason: m.reason, snapshots: [...m.snapshots].sort() }));
+  const { reached, used, reachableBlobs, missing: missingList } = await markReachable({ repo, index, present, packPresent, snapshots, signal: opts.signal });
   if (missingList.length > 0) {
     const names = missingList.slice(0, 10).map((m) => `${m.type} blob ${shortId(m.blob)} (${m.reason}; used by ${m.snapshots.map(shortId).join(', ') || 'no readable snapshot'})`);
     refusals.push(`${missingList.length} reachable blob(s) are missing: ${names.join('; ')}${missingList.length > 10 ? '; …' : ''}. Run \`clawback verify\` and \`clawback repair index\`; forget the affected snapshots if the data is gone`);
   }
 
   // 2. choose one copy of each reachable blob
-  const blobBytes = new Map<FileId, number>();
-  const reachBytes = new Map<FileId, number>();
-  for (const p of state.packs.values()) {
-    if (!present.has(p.id)) continue;
-    let total = 0;
-    let used = 0;
-    for (const b of p.blobs) {
-      total += b.length;
-      if (reachable.has(b.id)) used += b.length;
+  const blobBytes = new Float64Array(index.packCount);
+  const reachBytes = new Float64Array(index.packCount);
+  for (let p = 0; p < index.packCount; p++) {
+    if (!packPresent[p]) continue;
+    for (let e = index.packFirst(p); e < index.packEnd(p); e++) {
+      blobBytes[p]! += index.length(e);
+      if (used[e]) reachBytes[p]! += index.length(e);
     }
-    blobBytes.set(p.id, total);
-    reachBytes.set(p.id, used);
   }
-  const score = (packId: FileId): number => (reachBytes.get(packId) ?? 0) / Math.max(1, blobBytes.get(packId) ?? 1);
-  const chosen = new Map<FileId, PackEntry[]>();
-  for (const id of reachable.keys()) {
-    let best: BlobLocation | undefined;
-    for (const l of state.blobs.get(id) ?? []) {
-      if (!present.has(l.packId)) continue;
-      if (!best || score(l.packId) > score(best.packId) || (score(l.packId) === score(best.packId) && l.packId < best.packId)) best = l;
+  const score = (p: number): number => reachBytes[p]! / Math.max(1, blobBytes[p]!);
+  const kept = new Uint8Array(index.entryCount);
+  for (let first = 0; first < reached.length; first++) {
+    if (!reached[first]) continue;
+    let best = -1;
+    for (let e = first; e >= 0; e = index.nextCopy(e)) {
+      const p = index.packOf(e);
+      if (!packPresent[p]) continue;
+      if (best < 0) {
+        best = e;
+        continue;
+      }
+      const b = index.packOf(best);
+      if (score(p) > score(b) || (score(p) === score(b) && index.packId(p) < index.packId(b))) best = e;
     }
-    if (!best) continue;
-    const list = chosen.get(best.packId);
-    const { packId: _p, ...entry } = best;
-    if (list) list.push(entry);
-    else chosen.set(best.packId, [entry]);
+    if (best >= 0) kept[best] = 1;
   }
 
   // 3. classify
   const packs: PackPlan[] = [];
-  const repackEntries = new Map<FileId, PackEntry[]>();
+  const repackEntries = new Map<FileId, number[]>();
   const missingPacks: FileId[] = [];
-  for (const p of [...state.packs.values()].sort((a, b) => (a.id < b.id ? -1 : 1))) {
-    if (!present.has(p.id)) {
-      missingPacks.push(p.id);
+  const order = Array.from({ length: index.packCount }, (_, p) => p).sort((a, b) => (index.packId(a) < index.packId(b) ? -1 : 1));
+  for (const p of order) {
+    const id = index.packId(p);
+    if (!packPresent[p]) {
+      missingPacks.push(id);
       continue;
     }
-    const live = chosen.get(p.id) ?? [];
-    const liveBytes = live.reduce((n, e) => n + e.length, 0);
-    const total = blobBytes.get(p.id) ?? 0;
+    const live: number[] = [];
+    let liveBytes = 0;
+    for (let e = index.packFirst(p); e < index.packEnd(p); e++) {
+      if (!kept[e]) continue;
+      live.push(e);
+      liveBytes += index.length(e);
+    }
+    const total = blobBytes[p]!;
     const unusedBytes = total - liveBytes;
     let action: PackAction;
     if (live.length === 0) action = 'delete';
     else if (unusedBytes === 0 || unusedBytes / Math.max(1, total) <= maxUnused) action = 'keep';
     else action = 'repack';
-    if (action === 'repack') repackEntries.set(p.id, [...live].sort((a, b) => a.offset - b.offset));
-    packs.push({ id: p.id, size: p.size, blobs: p.blobs.length, liveBlobs: live.length, liveBytes, unusedBytes, action });
+    if (action === 'repack') repackEntries.set(id, live);
+    packs.push({ id, size: index.packSize(p), blobs: index.packEnd(p) - index.packFirst(p), liveBlobs: live.length, liveBytes, unusedBytes, action });
   }
-  const unreferenced = [...present].filter(([id]) => !state.packs.has(id)).map(([id, size]) => ({ id, size })).sort((a, b) => (a.id < b.id ? -1 : 1));
+  const unreferenced = [...present].filter(([id]) => !index.hasPack(id)).map(([id, size]) => ({ id, size })).sort((a, b) => (a.id < b.id ? -1 : 1));
   const changes = packs.some((p) => p.action !== 'keep') || missingPacks.length > 0;
   return {
     maxUnused,
     snapshots: snapshots.length,
-    reachableBlobs: reachable.size,
+    reachableBlobs,
     packs,
     unreferenced,
     missingPacks,
-    indexFiles: [...state.files.keys(), ...state.damaged.map((d) => d.id)].sort(),
-    supersededIndexFiles: [...state.superseded].sort(),
-    rewriteIndex: changes || state.live.length > 1,
+    indexFiles: [...index.files, ...index.damaged.map((d) => d.id)].sort(),
+    supersededIndexFiles: [...index.superseded].sort(),
+    rewriteIndex: changes || index.live.length > 1,
     missing: missingList,
     refusals,
     repackEntries,
-    state,
+    index,
   };
 }
