@@ -11,7 +11,7 @@ import { aesCipher, noneCipher, openEnvelope, randomKey, sealEnvelope, type Ciph
 import { blobId, fileId } from '../crypto/hash.js';
 import { shortId, type BlobId, type FileId } from '../ids.js';
 import type { BlobType } from '../pack/format.js';
-import { decodeIndex, encodeIndex, MAX_INDEX_BYTES, type IndexedPack, type IndexFile } from '../index/format.js';
+import { decodeIndex, encodeIndex, MAX_INDEX_BYTES, scanIndex, type IndexedPack, type IndexFile, type ScannedIndex } from '../index/format.js';
 import { CacheDamagedError, IndexCache, type BlobLocation } from '../index/cache.js';
 import { rm } from 'node:fs/promises';
 import { DEFAULT_CHUNKER, DEFAULT_SQLITE_CHUNKER, validateChunkerParams, type ChunkerParams } from '../chunker/params.js';
@@ -21,6 +21,7 @@ import { createKeyFile, openKeyFile, parseKeyFile, type KeyOwner, type MasterKey
 import { calibrateScrypt, type ScryptParams } from './kdf.js';
 import { SealPool, type HashedFile } from './seal-pool.js';
 import type { PackCache } from './pack-cache.js';
+import { OpenPool } from './open-pool.js';
 import { BlobSaver, type SaveTicket, type SaverLimits } from './blob-saver.js';
 
 /** Largest snapshot/lock/config plaintext accepted, bytes. */
@@ -299,10 +300,10 @@ export class Repository {
     const merged = c.indexFiles();
     let rebuild = false;
     for (const id of merged) if (!present.has(id)) rebuild = true;
-    const fresh: { id: FileId; packs: IndexedPack[]; superseded: FileId[] }[] = [];
+    const fresh: ({ id: FileId } & ScannedIndex)[] = [];
     for (const id of present) {
       if (merged.has(id) && !rebuild) continue;
-      const idx = await this.loadIndexFile(id);
+      const idx = await this.scanIndexFile(id);
       fresh.push({ id, ...idx });
     }
     const superseded = new Set<FileId>();
@@ -311,13 +312,27 @@ export class Repository {
     if (rebuild) {
       c.clear();
       fresh.length = 0;
-      for (const id of present) fresh.push({ id, ...(await this.loadIndexFile(id)) });
+      for (const id of present) fresh.push({ id, ...(await this.scanIndexFile(id)) });
       for (const f of fresh) for (const s of f.superseded) superseded.add(s);
     }
     for (const f of fresh) {
       if (superseded.has(f.id)) continue;
       c.addIndexFile(f.id, f);
     }
+  }
+
+  /**
+   * After the index files were replaced (gc): brings the cache up to date if this session
+   * has it open; otherwise leaves it to the next opening, which rebuilds it because the
+   * index files it merged are gone (see {@link syncIndex}).
+   */
+  async syncIndexIfOpen(): Promise<void> {
+    if (this.cache || this.cacheOpening) await this.syncIndex();
+  }
+
+  /** Reads one index file, its blob records left as stored (no object per blob; see `scanIndex`). */
+  async scanIndexFile(id: FileId): Promise<ScannedIndex> {
+    return scanIndex(await this.loadFile('index', id, MAX_INDEX_BYTES), `index file ${shortId(id)}`);
   }
 
   /** Reads and parses one index file. */
@@ -465,17 +480,24 @@ export class Repository {
    *   if the stored bytes are damaged.
    */
   async loadBlob(id: BlobId, packs?: PackCache): Promise<Buffer> {
+    return this.readBlob(await this.locateBlob(id), packs);
+  }
+
+  /**
+   * Where blob `id` is stored. A miss rebuilds the local index cache once per session
+   * before the blob is called missing (the cache may be stale or damaged: a flipped bit in
+   * an LMDB key is not caught by the entry checks).
+   * @throws ClawbackError 'BLOB_NOT_FOUND' (details `{blob}`) if no index file lists it.
+   */
+  async locateBlob(id: BlobId): Promise<BlobLocation> {
     let loc = await this.lookup(id);
     if (!loc) {
-      // A referenced blob the cache does not know: the cache may be stale or damaged (a
-      // flipped bit in an LMDB key is not caught by the entry checks). Rebuild it once per
-      // session before calling the blob missing.
       this.missRecheck ??= this.rebuildCache();
       await this.missRecheck;
       loc = await this.lookup(id);
     }
     if (!loc) throw new ClawbackError('BLOB_NOT_FOUND', `blob ${shortId(id)} is not in the index (repair with \`clawback repair index\`, check with \`clawback verify\`)`, { details: { blob: id } });
-    return this.readBlob(loc, packs);
+    return loc;
   }
 
   /**
@@ -495,6 +517,15 @@ export class Repository {
       throw err;
     }
     return this.openBlob(loc, stored);
+  }
+
+  /**
+   * A pool of worker threads that open this repository's blobs and run `handlerSource` on
+   * each verified plaintext (see {@link OpenPool}). The caller closes it.
+   * @param threads worker threads (default: one per core).
+   */
+  openPool(handlerSource: string, threads?: number): OpenPool {
+    return new OpenPool({ encryptKey: this.keys.encrypt, hashKey: this.keys.hash, handlerSource, threads });
   }
 
   /** Decrypts, decompresses and re-hashes a stored blob. */

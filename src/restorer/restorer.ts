@@ -14,17 +14,18 @@
  *   it describes, left empty); the rest is restored and the run ends with an `INTEGRITY`
  *   error naming every failed file or directory with its pack and blob.
  */
-import { randomBytes } from 'node:crypto';
-import { constants } from 'node:fs';
-import { chmod, lstat, lutimes, mkdir, open, readdir, rename, rm, symlink, unlink, utimes } from 'node:fs/promises';
+import { lstat, mkdir, readdir, rm, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ClawbackError, isClawbackError, throwIfAborted } from '../errors.js';
+import { ClawbackError, isClawbackError } from '../errors.js';
 import type { BlobId } from '../ids.js';
 import type { Progress } from '../progress.js';
 import type { Repository } from '../repository/repository.js';
+import type { OpenPool } from '../repository/open-pool.js';
 import { PackCache } from '../repository/pack-cache.js';
 import { decodeTree } from '../tree/codec.js';
-import type { TreeNode } from '../tree/node.js';
+import type { Tree, TreeNode } from '../tree/node.js';
+import { Dispatcher, STOPPED, type LeafOutcome } from './dispatch.js';
+import { FILE_WRITER_SOURCE, type WriteTask } from './file-writer.js';
 
 /** Extension points (SQLite restore through the backup API). */
 export interface RestoreHooks {
@@ -44,8 +45,10 @@ export interface RestoreOptions {
   hooks?: RestoreHooks | undefined;
   signal?: AbortSignal | undefined;
   progress?: Progress | undefined;
-  /** Files written at once (default 8). */
+  /** Files, SQLite databases and symlinks in flight at most (default 8192). */
   concurrency?: number;
+  /** Worker threads that open blobs and write files (default: one per core). */
+  threads?: number;
 }
 
 /** Counters of a restore. */
@@ -62,10 +65,6 @@ export interface RestoreFailure {
   reason: string;
   pack?: string;
   blob?: string;
-}
-
-function tempName(name: string): string {
-  return `.clawback-tmp-${randomBytes(6).toString('hex')}-${name.slice(0, 100)}`;
 }
 
 async function lstatOrUndefined(p: string) {
@@ -104,45 +103,86 @@ export async function checkTarget(target: string, overwrite: boolean): Promise<v
   }
 }
 
-/** Restores trees; see the module comment. */
+/** A directory being restored: finalized (mode, mtime) once everything in it is done. */
+interface DirState {
+  path: string;
+  /** The directory's node; undefined for the target itself (left as it is). */
+  node?: TreeNode;
+  parent?: DirState;
+  /** Entries not yet done, plus one while the walk is inside the directory. */
+  pending: number;
+  /** Called when the target's own count reaches zero. */
+  onDone?: () => void;
+  /** The worker that writes this directory's entries. */
+  worker?: number;
+}
+
+/** Stored blob bytes sent to the workers and not yet written, at most. */
+const MAX_BYTES_IN_FLIGHT = Number(process.env['DBG_INFLIGHT'] ?? 16) << 20;
+/** Budget of the whole-pack cache for tree packs, bytes. */
+const TREE_PACK_CACHE_BYTES = 32 << 20;
+
+/**
+ * Restores trees; see the module comment.
+ *
+ * How: one walk of the tree, depth first (the order the archiver wrote the blobs), creates
+ * directories on the main thread and hands every leaf to a {@link Dispatcher}, which reads
+ * the packs in windows of leaves, pack by pack, and sends the stored blobs to worker
+ * threads; there each blob is opened and verified, then written with synchronous system
+ * calls (see file-writer.ts). A directory gets its mode and mtime when everything inside
+ * it is done, by a worker too.
+ */
 export class Restorer {
   private readonly repo: Repository;
   private readonly opts: RestoreOptions;
   private readonly failures: RestoreFailure[] = [];
   private readonly result: RestoreResult = { files: 0, dirs: 0, symlinks: 0, bytes: 0 };
-  private running = 0;
-  /** Whole-pack reads: blobs are restored in the order they were written. */
-  private readonly packs: PackCache;
-  private readonly waiters: (() => void)[] = [];
+  private readonly treePacks: PackCache;
+  private pool: OpenPool | undefined;
+  private dispatcher: Dispatcher | undefined;
+  /** The first error that stops the restore (anything but a damaged blob, or an abort). */
+  private fatal: unknown;
 
   constructor(repo: Repository, opts: RestoreOptions) {
     this.repo = repo;
     this.opts = opts;
-    this.packs = new PackCache(repo.backend);
-  }
-
-  private async slot(): Promise<void> {
-    if (this.running < (this.opts.concurrency ?? 8)) {
-      this.running++;
-      return;
-    }
-    await new Promise<void>((r) => this.waiters.push(r));
-  }
-
-  private release(): void {
-    const w = this.waiters.shift();
-    if (w) w();
-    else this.running--;
+    this.treePacks = new PackCache(repo.backend, TREE_PACK_CACHE_BYTES);
   }
 
   /** Restores tree `root` into `target`. */
   async run(root: BlobId, target: string): Promise<RestoreResult> {
-    await checkTarget(target, this.opts.overwrite ?? false);
+    const overwrite = this.opts.overwrite ?? false;
+    await checkTarget(target, overwrite);
     const include = this.opts.paths?.map((p) => p.split('/').filter((s) => s !== '' && s !== '.'));
     if (include?.some((parts) => parts.includes('..'))) throw new ClawbackError('USAGE', '--path must not contain ".."');
     if (include) await this.checkPathsExist(root, include);
+    // The root tree first: without it there is nothing to do, and no worker is started.
+    const tree = decodeTree(await this.repo.loadBlob(root, this.treePacks));
     await mkdir(target, { recursive: true, mode: 0o700 });
-    await this.restoreDir(root, target, include, true);
+    const pool = this.repo.openPool(FILE_WRITER_SOURCE, this.opts.threads);
+    this.pool = pool;
+    const placing = this.opts.hooks?.placeSqlite;
+    const dispatcher = new Dispatcher(this.repo, pool, {
+      maxBytes: MAX_BYTES_IN_FLIGHT,
+      maxLeaves: this.opts.concurrency ?? Number(process.env['DBG_LEAVES'] ?? 8192),
+      keep: (node) => node.type === 'sqlite' && placing !== undefined,
+      stopped: () => this.stopping(),
+      fatal: (err) => this.stop(err),
+      timeOf,
+    });
+    this.dispatcher = dispatcher;
+    try {
+      const top: DirState = { path: target, pending: 1 };
+      const finished = new Promise<void>((resolve) => (top.onDone = resolve));
+      // Not overwriting: the target is new or empty (checked), so nothing needs removing.
+      await this.walk(tree, top, include, !overwrite);
+      await dispatcher.finish();
+      this.release(top);
+      await finished;
+    } finally {
+      await pool.close();
+    }
+    if (this.fatal !== undefined) throw this.fatal;
     if (this.failures.length > 0) {
       const list = this.failures.slice(0, 20).map((f) => `  ${f.path}: ${f.reason}`).join('\n');
       throw new ClawbackError('INTEGRITY', `${this.failures.length} file(s) could not be restored; the others were:\n${list}`, { details: { failures: this.failures } });
@@ -164,117 +204,148 @@ export class Restorer {
     }
   }
 
-  /**
-   * Restores the tree `id` into the existing directory `dir`.
-   * @param include remaining path filters (undefined = everything below).
-   */
-  private async restoreDir(id: BlobId, dir: string, include: string[][] | undefined, isRoot: boolean): Promise<void> {
-    throwIfAborted(this.opts.signal);
-    let tree: ReturnType<typeof decodeTree>;
-    try {
-      tree = decodeTree(await this.repo.loadBlob(id));
-    } catch (err) {
-      // A damaged or missing tree fails its directory (named, left empty), not the whole
-      // restore: its siblings are restored. Without the root tree there is nothing to do.
-      if (isRoot || !isClawbackError(err, 'INTEGRITY', 'BLOB_NOT_FOUND')) throw err;
-      const d = err.details as { pack?: string; blob?: string };
-      this.failures.push({ path: dir, reason: `directory contents: ${err.message}`, ...(d.pack ? { pack: d.pack } : {}), blob: d.blob ?? id });
+  private stop(err: unknown): void {
+    this.fatal ??= err;
+  }
+
+  /** True once the restore must stop: after a fatal error, or when the signal is aborted. */
+  private stopping(): boolean {
+    if (this.opts.signal?.aborted) this.stop(new ClawbackError('ABORTED', 'operation interrupted'));
+    return this.fatal !== undefined;
+  }
+
+  /** One entry of `d` is done (or the walk left it): finalize `d` when it was the last. */
+  private release(d: DirState): void {
+    if (--d.pending > 0) return;
+    if (!d.node) {
+      d.onDone?.();
       return;
     }
-    const wanted = new Set<string>();
-    const jobs: Promise<void>[] = [];
-    for (const node of tree.nodes) {
-      let sub: string[][] | undefined;
-      if (include) {
-        const matches = include.filter((p) => p[0] === node.name);
-        if (matches.length === 0) continue;
-        sub = matches.some((p) => p.length === 1) ? undefined : matches.map((p) => p.slice(1));
-      }
-      wanted.add(node.name);
-      const path = join(dir, node.name);
-      if (node.type === 'dir') {
-        await this.restoreSubdir(node, path, sub);
-      } else {
-        await this.slot();
-        jobs.push(this.restoreLeaf(node, dir, path).finally(() => this.release()));
-      }
-    }
-    await Promise.all(jobs);
-    if (this.opts.overwrite && !include) {
-      for (const name of await readdir(dir)) {
-        if (!wanted.has(name)) await rm(join(dir, name), { recursive: true, force: true });
-      }
-    }
-  }
-
-  private async restoreSubdir(node: TreeNode, path: string, include: string[][] | undefined): Promise<void> {
-    const st = await lstatOrUndefined(path);
-    if (st && !st.isDirectory()) {
-      // A file or symlink in the way: replace it (never descend through a symlink).
-      await rm(path, { recursive: true, force: true });
-    }
-    if (!st || !st.isDirectory()) await mkdir(path, { mode: 0o700 });
-    await this.restoreDir(node.subtree!, path, include, false);
+    const parent = d.parent!;
     this.result.dirs++;
-    await chmod(path, node.mode);
-    await utimes(path, timeOf(node.mtimeNs), timeOf(node.mtimeNs));
+    if (this.fatal !== undefined) {
+      this.release(parent);
+      return;
+    }
+    const data: WriteTask = { op: 'dir', path: d.path, mode: d.node.mode, mtime: timeOf(d.node.mtimeNs) };
+    this.pool!.run(this.pool!.leastLoaded(), { data, blobs: [], cost: 1 }).then(
+      () => this.release(parent),
+      (err: unknown) => {
+        this.stop(err);
+        this.release(parent);
+      },
+    );
   }
 
-  private async restoreLeaf(node: TreeNode, dir: string, path: string): Promise<void> {
-    throwIfAborted(this.opts.signal);
-    const tmp = join(dir, tempName(node.name));
+  /**
+   * Restores the entries of `tree` into the existing directory `d`. Never throws: an error
+   * stops the restore (see {@link fatal}).
+   * @param include remaining path filters (undefined = everything below).
+   * @param fresh true when `d` is known to have been empty (nothing to remove).
+   */
+  private async walk(tree: Tree, d: DirState, include: string[][] | undefined, fresh: boolean): Promise<void> {
     try {
-      if (node.type === 'symlink') {
-        await symlink(node.target ?? '', tmp);
-        await lutimes(tmp, timeOf(node.mtimeNs), timeOf(node.mtimeNs)).catch(() => undefined);
-        await this.replace(tmp, path);
-        this.result.symlinks++;
-        return;
+      if (this.opts.overwrite && !include && !fresh) await this.removeExtras(d.path, tree);
+      for (const node of tree.nodes) {
+        if (this.stopping()) return;
+        let sub: string[][] | undefined;
+        if (include) {
+          const matches = include.filter((p) => p[0] === node.name);
+          if (matches.length === 0) continue;
+          sub = matches.some((p) => p.length === 1) ? undefined : matches.map((p) => p.slice(1));
+        }
+        const path = join(d.path, node.name);
+        d.pending++;
+        if (node.type === 'dir') {
+          const child: DirState = { path, node, parent: d, pending: 1 };
+          try {
+            const childFresh = await this.makeDir(path);
+            const childTree = await this.loadSubtree(node.subtree!, path);
+            if (childTree) await this.walk(childTree, child, sub, childFresh);
+          } catch (err) {
+            this.stop(err);
+          } finally {
+            this.release(child);
+          }
+        } else {
+          await this.dispatcher!.add(node, d.path, d, (o) => void this.leafDone(node, path, d, o));
+        }
       }
-      await this.writeFile(node, tmp);
-      if (node.type === 'sqlite' && this.opts.hooks?.placeSqlite) {
-        await this.opts.hooks.placeSqlite(tmp, path, node);
-      } else {
-        await this.replace(tmp, path);
-      }
-      this.result.files++;
-      this.result.bytes += node.size;
-      this.opts.progress?.update?.({ phase: 'restore', filesDone: this.result.files, bytesDone: this.result.bytes, current: path });
     } catch (err) {
-      await unlink(tmp).catch(() => undefined);
-      if (isClawbackError(err, 'INTEGRITY', 'BLOB_NOT_FOUND')) {
-        const d = err.details as { pack?: string; blob?: string };
-        this.failures.push({ path, reason: err.message, ...(d.pack ? { pack: d.pack } : {}), ...(d.blob ? { blob: d.blob } : {}) });
-        return;
-      }
-      throw err;
+      this.stop(err);
     }
   }
 
-  /** Renames `tmp` over `path`; a directory in the way is removed first. */
-  private async replace(tmp: string, path: string): Promise<void> {
-    const st = await lstatOrUndefined(path);
-    if (st?.isDirectory()) await rm(path, { recursive: true, force: true });
-    await rename(tmp, path);
+  /** A subtree, or undefined when it is damaged or missing (recorded as a failure). */
+  private async loadSubtree(id: BlobId, path: string): Promise<Tree | undefined> {
+    try {
+      return decodeTree(await this.repo.loadBlob(id, this.treePacks));
+    } catch (err) {
+      // A damaged or missing tree fails its directory (named, left empty), not the whole
+      // restore: its siblings are restored.
+      if (!isClawbackError(err, 'INTEGRITY', 'BLOB_NOT_FOUND')) throw err;
+      const det = err.details as { pack?: string; blob?: string };
+      this.failures.push({ path, reason: `directory contents: ${err.message}`, ...(det.pack ? { pack: det.pack } : {}), blob: det.blob ?? id });
+      return undefined;
+    }
   }
 
-  private async writeFile(node: TreeNode, tmp: string): Promise<void> {
-    const fh = await open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+  /**
+   * Creates directory `path` (mode 0700 until finalized); returns true when it was created
+   * (so it is empty). An existing directory is used as it is; anything else in the way
+   * (a file, a symlink: never followed) is replaced.
+   */
+  private async makeDir(path: string): Promise<boolean> {
     try {
-      let written = 0;
-      for (const id of node.content ?? []) {
-        throwIfAborted(this.opts.signal);
-        const data = await this.repo.loadBlob(id, this.packs);
-        await fh.write(data, 0, data.length, written);
-        written += data.length;
+      await mkdir(path, { mode: 0o700 });
+      return true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    const st = await lstatOrUndefined(path);
+    if (st?.isDirectory()) return false;
+    await rm(path, { recursive: true, force: true });
+    await mkdir(path, { mode: 0o700 });
+    return true;
+  }
+
+  /** With overwrite: removes the entries of `dir` that `tree` does not have. */
+  private async removeExtras(dir: string, tree: Tree): Promise<void> {
+    const wanted = new Set(tree.nodes.map((n) => n.name));
+    for (const name of await readdir(dir)) {
+      if (!wanted.has(name)) await rm(join(dir, name), { recursive: true, force: true });
+    }
+  }
+
+  private async leafDone(node: TreeNode, path: string, d: DirState, o: LeafOutcome): Promise<void> {
+    try {
+      if (!o.ok) throw o.error;
+      if (o.tmp !== undefined) {
+        try {
+          await this.opts.hooks!.placeSqlite!(o.tmp, path, node);
+        } catch (err) {
+          await unlink(o.tmp).catch(() => undefined);
+          throw err;
+        }
       }
-      if (written !== node.size) {
-        throw new ClawbackError('INTEGRITY', `file ${node.name}: content is ${written} bytes, the tree says ${node.size}`);
+      if (node.type === 'symlink') {
+        this.result.symlinks++;
+      } else {
+        this.result.files++;
+        this.result.bytes += node.size;
+        this.opts.progress?.update?.({ phase: 'restore', filesDone: this.result.files, bytesDone: this.result.bytes, current: path });
       }
-      await fh.chmod(node.mode);
-      await fh.utimes(timeOf(node.mtimeNs), timeOf(node.mtimeNs));
+    } catch (err) {
+      if (err === STOPPED) {
+        // Not attempted: the restore is stopping for another reason.
+      } else if (isClawbackError(err, 'INTEGRITY', 'BLOB_NOT_FOUND')) {
+        const det = err.details as { pack?: string; blob?: string };
+        this.failures.push({ path, reason: err.message, ...(det.pack ? { pack: det.pack } : {}), ...(det.blob ? { blob: det.blob } : {}) });
+      } else {
+        this.stop(err);
+      }
     } finally {
-      await fh.close();
+      this.release(d);
     }
   }
 }

@@ -216,8 +216,11 @@ export interface ChildOptions {
   killAfterMs?: number;
   /** Start the `killAfterMs` clock at the child's first watched mutation (no mutation: no kill). */
   fromFirstOp?: boolean;
-  /** The child kills itself at its `at`-th mutation below `watch` (before or after it). */
-  crash?: { at: number; after: boolean };
+  /**
+   * The child kills itself at its `at`-th mutation below `watch`, or at the `match.nth`
+   * mutation by `match.call` on a path starting with `match.prefix` (before or after it).
+   */
+  crash?: { at: number; after: boolean } | { match: { call: string; prefix: string; nth: number }; after: boolean };
   /** Directories whose mutations count (crash-preload.ts). */
   watch?: string[];
   /** Count mutations below `watch` (calibration). */
@@ -237,7 +240,8 @@ export async function runChild(args: string[], env: Record<string, string>, o: C
   const childEnv: Record<string, string> = { ...env, ...(o.faultEnv ?? {}) };
   if (o.watch) childEnv['CLAWBACK_CRASH_WATCH'] = JSON.stringify(o.watch.map((d) => resolve(d)));
   if (o.crash) {
-    childEnv['CLAWBACK_CRASH_AT'] = String(o.crash.at);
+    if ('at' in o.crash) childEnv['CLAWBACK_CRASH_AT'] = String(o.crash.at);
+    else childEnv['CLAWBACK_CRASH_MATCH'] = JSON.stringify(o.crash.match);
     childEnv['CLAWBACK_CRASH_MODE'] = o.crash.after ? 'after' : 'before';
   }
   if (countFile) childEnv['CLAWBACK_CRASH_COUNT_FILE'] = countFile;

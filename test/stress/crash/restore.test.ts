@@ -218,21 +218,24 @@ describe('in-place restore: aimed kills', () => {
     await ensureAgentBase();
     const c = inPlaceCase();
     // Find the mutations that create restore temp files directly in the root (openclaw.json's).
+    // They are made by the restorer's worker threads, interleaved with the main thread's
+    // steps, so the kill is aimed by call and path (the n-th such open), not by number.
     const probe = await c.prepare(0);
     const log = (await runChild(probe.args, probe.env, { watch: probe.watch, logOps: true })).opLog ?? [];
     const root = probe.state.root;
     const aims = log
       .map((l) => l.split('\t'))
-      .filter(([, call, path]) => call === 'open' && dirname(path!) === root && basename(path!).startsWith('.clawback-tmp-'))
-      .map(([k]) => Number(k));
+      .filter(([, call, path]) => (call === 'open' || call === 'openSync') && dirname(path!) === root && basename(path!).startsWith('.clawback-tmp-'))
+      .map(([, call]) => call!);
     expect(aims.length, `no temp file written in the root: ${log.join(' | ')}`).toBeGreaterThan(0);
     await c.dispose?.(probe);
-    for (const k of aims) {
+    for (let nth = 1; nth <= aims.length; nth++) {
       for (const after of [false, true]) {
         const p = await c.prepare(1);
-        const run = await runChild(p.args, p.env, { watch: p.watch, crash: { at: k, after } });
+        const match = { call: aims[nth - 1]!, prefix: join(p.state.root, '.clawback-tmp-'), nth };
+        const run = await runChild(p.args, p.env, { watch: p.watch, crash: { match, after } });
         expect(run.signal).toBe('SIGKILL');
-        await c.check(p, run, { index: 2, how: 'op', at: `op ${k}`, finished: false });
+        await c.check(p, run, { index: 2, how: 'op', at: `temp file ${nth} in the root`, finished: false });
         await c.dispose?.(p);
       }
     }
