@@ -17,6 +17,9 @@ beforeAll(async () => {
   await cp(resolve('node_modules'), src(), { recursive: true, verbatimSymlinks: true, preserveTimestamps: true });
   // vitest writes its own cache under node_modules/.vite while tests run: leave it out.
   await rm(join(src(), '.vite'), { recursive: true, force: true });
+  // Files changed less than 1 s before they are read are re-read by the next snapshot (the
+  // archiver's "racy" rule): let the copy's ctimes age so that only real changes count.
+  await new Promise((r) => setTimeout(r, 1100));
   env = { HOME: tmp.dir, CLAWBACK_REPO: join(tmp.dir, 'repo'), CLAWBACK_PASSWORD: 'e2e password', CLAWBACK_CACHE_DIR: join(tmp.dir, 'cache') };
 }, 300_000);
 afterAll(async () => {
