@@ -6,8 +6,8 @@
  * that the next gc finishes:
  *
  * 1. delete unreferenced packs (in no live index: nothing can use them);
- * 2. repack: read each partly used pack whole, open and re-check every kept blob, and copy
- *    it as stored into new packs (repack.ts);
+ * 2. repack: read the kept blobs of each partly used pack, open and re-check every one, and
+ *    copy it as stored into new packs (repack.ts);
  * 3. flush: the new packs, then an index file for them (blobs now listed twice: allowed);
  * 4. write ONE new index file listing every kept pack and every new pack, superseding
  *    every index file present (one file, so the switch is atomic);
