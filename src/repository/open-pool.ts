@@ -37,7 +37,7 @@ const { createDecipheriv } = require('node:crypto');
 const { DCtx } = require(workerData.zstdPath);
 const { Blake3Hasher } = require(workerData.blake3Path);
 const key = workerData.key ? Buffer.from(workerData.key) : null;
-const hashKey = Buffer.from(workerData.hashKey);
+const hasher = Blake3Hasher.newKeyed(Buffer.from(workerData.hashKey));
 let dctx = new DCtx();
 // Decompression target, reused: a plaintext is valid until the next open (see the module comment).
 let scratch = Buffer.allocUnsafe(1 << 20);
@@ -87,7 +87,8 @@ function openBlob(stored, b) {
   } else {
     throw fail('unknown codec ' + codec);
   }
-  const id = Blake3Hasher.newKeyed(hashKey).update(plain).digestBuffer().toString('hex');
+  hasher.reset();
+  const id = hasher.update(plain).digest('hex');
   if (id !== b.id) throw fail('content does not match its id');
   return plain;
 }
@@ -123,9 +124,11 @@ export interface OpenTask {
   cost?: number;
 }
 
+/** Receives a task's outcome: the error it failed with, or its value. */
+export type TaskCallback = (err: Error | undefined, value?: unknown) => void;
+
 interface Pending {
-  resolve: (v: unknown) => void;
-  reject: (e: Error) => void;
+  done: TaskCallback;
   cost: number;
 }
 
@@ -190,8 +193,11 @@ class BufferPool {
   }
 }
 
+/** V8 young generation of a worker, MiB. */
+const WORKER_YOUNG_GENERATION_MB = 4;
+
 /** Free transfer buffers kept at most, bytes. */
-const MAX_FREE_BYTES = 16 << 20;
+const MAX_FREE_BYTES = 8 << 20;
 /** Smallest transfer buffer, bytes. */
 const MIN_CAPACITY = 64 * 1024;
 
@@ -236,7 +242,9 @@ export class OpenPool {
     };
     const source = WORKER_SOURCE.replace('HANDLER_SOURCE', () => o.handlerSource);
     for (let i = 0; i < threads; i++) {
-      const w = new Worker(source, { eval: true, workerData, ...(process.env['DBG_YG'] ? { resourceLimits: { maxYoungGenerationSizeMb: Number(process.env['DBG_YG']) } } : {}) });
+      // A small young generation: nearly everything a worker allocates dies at once, and
+      // frequent cheap scavenges keep its memory (and the decrypted buffers) small.
+      const w = new Worker(source, { eval: true, workerData, resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB } });
       w.on('message', (m: { seq: number; results: { value?: unknown; error?: SerializedError }[]; buffer?: ArrayBuffer }) => this.settle(m));
       w.on('error', (err) => this.fail(err));
       w.on('exit', (code) => {
@@ -272,43 +280,53 @@ export class OpenPool {
    *   a worker crashed.
    */
   run(worker: number, task: OpenTask): Promise<unknown> {
-    if (this.failed) return Promise.reject(this.failed);
+    return new Promise<unknown>((resolve, reject) => this.submit(worker, task, (err, value) => (err ? reject(err) : resolve(value))));
+  }
+
+  /**
+   * {@link run} with a callback (no promise per task): `done` is called once, later, with
+   * what the handler threw or returned.
+   */
+  submit(worker: number, task: OpenTask, done: TaskCallback): void {
+    if (this.failed) {
+      const err = this.failed;
+      queueMicrotask(() => done(err));
+      return;
+    }
     let bytes = 0;
     for (const b of task.blobs) bytes += b.stored.byteLength;
     const cost = task.cost ?? 1 + bytes / 32768;
-    return new Promise<unknown>((resolve, reject) => {
-      const pending: Pending = { resolve, reject, cost };
-      this.load[worker]! += cost;
-      if (bytes >= BATCH_BELOW) {
-        // Tasks reach a worker in submission order: the open batch goes first.
-        const open = this.batches[worker];
-        if (open) {
-          this.batches[worker] = undefined;
-          this.send(worker, open);
-        }
-        this.send(worker, { tasks: [task], pending: [pending], bytes });
-        return;
-      }
-      let b = this.batches[worker];
-      if (!b) {
-        const nb: Batch = { tasks: [], pending: [], bytes: 0 };
-        b = nb;
-        this.batches[worker] = nb;
-        setImmediate(() => {
-          if (this.batches[worker] === nb) {
-            this.batches[worker] = undefined;
-            this.send(worker, nb);
-          }
-        });
-      }
-      b.tasks.push(task);
-      b.pending.push(pending);
-      b.bytes += bytes;
-      if (b.bytes >= BATCH_BYTES || b.tasks.length >= BATCH_TASKS) {
+    const pending: Pending = { done, cost };
+    this.load[worker]! += cost;
+    if (bytes >= BATCH_BELOW) {
+      // Tasks reach a worker in submission order: the open batch goes first.
+      const open = this.batches[worker];
+      if (open) {
         this.batches[worker] = undefined;
-        this.send(worker, b);
+        this.send(worker, open);
       }
-    });
+      this.send(worker, { tasks: [task], pending: [pending], bytes });
+      return;
+    }
+    let b = this.batches[worker];
+    if (!b) {
+      const nb: Batch = { tasks: [], pending: [], bytes: 0 };
+      b = nb;
+      this.batches[worker] = nb;
+      setImmediate(() => {
+        if (this.batches[worker] === nb) {
+          this.batches[worker] = undefined;
+          this.send(worker, nb);
+        }
+      });
+    }
+    b.tasks.push(task);
+    b.pending.push(pending);
+    b.bytes += bytes;
+    if (b.bytes >= BATCH_BYTES || b.tasks.length >= BATCH_TASKS) {
+      this.batches[worker] = undefined;
+      this.send(worker, b);
+    }
   }
 
   private send(worker: number, b: Batch): void {
@@ -339,18 +357,19 @@ export class OpenPool {
     sent.pending.forEach((p, k) => {
       this.load[sent.worker]! -= p.cost;
       const r = m.results[k];
-      if (r?.error) p.reject(revive(r.error));
-      else p.resolve(r?.value);
+      if (r?.error) p.done(revive(r.error));
+      else p.done(undefined, r?.value);
     });
   }
 
   private fail(err: Error): void {
     if (this.failed) return;
     this.failed = new ClawbackError('INTERNAL', `blob worker crashed: ${err.message}`, { cause: err });
-    for (const sent of this.inFlight.values()) for (const p of sent.pending) p.reject(this.failed);
+    const failed = this.failed;
+    for (const sent of this.inFlight.values()) for (const p of sent.pending) p.done(failed);
     this.inFlight.clear();
     for (let i = 0; i < this.batches.length; i++) {
-      for (const p of this.batches[i]?.pending ?? []) p.reject(this.failed);
+      for (const p of this.batches[i]?.pending ?? []) p.done(failed);
       this.batches[i] = undefined;
     }
   }

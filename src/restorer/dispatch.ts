@@ -27,17 +27,18 @@ import type { OpenPool } from '../repository/open-pool.js';
 import type { Repository } from '../repository/repository.js';
 import type { TreeNode } from '../tree/node.js';
 import { Budget } from './budget.js';
-import type { WriteResult, WriteTask } from './file-writer.js';
+import { JobSender, type FileJob, type LeafOutcome, type Segment } from './file-jobs.js';
+import type { WriteTask } from './file-writer.js';
 import { planRanges, type PackRange, type WantedBlob } from './ranges.js';
 
 /** Largest segment of one file sent to a worker at once, stored bytes (one blob may exceed it). */
 export const SEGMENT_BYTES = 4 << 20;
 /** Longest ranged read of a pack, bytes. */
-export const MAX_RANGE = Number(process.env['DBG_RANGE'] ?? 8) << 20;
+export const MAX_RANGE = 4 << 20;
 /** Unneeded bytes read between two wanted blobs of a pack at most. */
 export const MAX_GAP = 1 << 20;
 /** Leaves per window at most (the first windows are smaller, so writing starts early). */
-export const WINDOW_LEAVES = Number(process.env['DBG_WL'] ?? 2048);
+export const WINDOW_LEAVES = 1024;
 const FIRST_WINDOW_LEAVES = 256;
 /** Stored bytes per window at most (the metadata is kept, not the bytes). */
 export const WINDOW_BYTES = 64 << 20;
@@ -47,12 +48,21 @@ const REBALANCE_ABOVE = 256;
 /** Why a leaf was not attempted: the restore is stopping. */
 export const STOPPED = new ClawbackError('ABORTED', 'restore stopped before this entry');
 
-/** A leaf's outcome: placed (or, for a kept file, its temp path), or the error that failed it. */
-export type LeafOutcome = { ok: true; tmp?: string | undefined } | { ok: false; error: unknown };
 
 /** Which worker a directory's leaves go to (see {@link Dispatcher.add}). */
 export interface Affinity {
   worker?: number;
+}
+
+/** A file, SQLite database or symlink to restore. */
+export interface Leaf {
+  node: TreeNode;
+  /** The directory it goes into. */
+  dir: string;
+  /** The directory's worker choice, kept between calls. */
+  affinity: Affinity;
+  /** Called once with the outcome. */
+  done: (o: LeafOutcome) => void;
 }
 
 /** Options of {@link Dispatcher}. */
@@ -71,36 +81,12 @@ export interface DispatchOptions {
   timeOf: (ns: bigint) => number;
 }
 
-interface FileJob {
-  node: TreeNode;
-  dir: string;
-  affinity: Affinity;
-  finish: (o: LeafOutcome) => void;
-  locs: BlobLocation[];
-  /** Offset in the file of each blob, bytes. */
-  offsets: number[];
-  fid: number;
-  worker: number;
-  /** Blobs not sent yet. */
-  left: number;
-  sent: Promise<unknown>[];
-  started: boolean;
-  /** The last segment or a cancel was sent: nothing more goes to the worker. */
-  closed: boolean;
-  /** A segment was rejected by the worker (the worker ignores the rest). */
-  rejected: boolean;
-  failure: unknown;
-}
-
 interface Window {
   jobs: FileJob[];
   bytes: number;
 }
 
 type Ref = { job: FileJob; index: number };
-
-/** Blobs of one file sent together: their stored bytes and their index in the file. */
-type Segment = { loc: BlobLocation; stored: Uint8Array; index: number }[];
 
 /** Feeds leaves to an {@link OpenPool} running the file writer. */
 export class Dispatcher {
@@ -109,7 +95,7 @@ export class Dispatcher {
   private readonly o: DispatchOptions;
   private readonly bytes: Budget;
   private readonly leaves: Budget;
-  private nextFid = 0;
+  private readonly jobs: JobSender;
   private window: Window = { jobs: [], bytes: 0 };
   private windowLeaves = FIRST_WINDOW_LEAVES;
   /** Sealed windows being written, oldest first. */
@@ -122,58 +108,64 @@ export class Dispatcher {
     this.o = o;
     this.bytes = new Budget(o.maxBytes);
     this.leaves = new Budget(o.maxLeaves);
+    this.jobs = new JobSender(pool, this.bytes, { keep: o.keep, timeOf: o.timeOf });
   }
 
   /**
-   * Adds `node`, an entry of directory `dir`; resolves once it is accepted (waits while
-   * the budgets are exhausted). Never throws: `done` is called exactly once, later, with
-   * the outcome.
-   * @param affinity the directory's worker choice, kept between calls.
+   * Adds leaves (in walk order); resolves once they are accepted (waits while the budgets
+   * are exhausted). Their blobs are located in one batch. Never throws: each leaf's `done`
+   * is called exactly once, later, with its outcome.
    */
-  async add(node: TreeNode, dir: string, affinity: Affinity, done: (o: LeafOutcome) => void): Promise<void> {
-    if (!this.leaves.tryTake(1)) {
-      // Leaves in the open window wait for it to be written: write it rather than wait forever.
-      this.seal();
-      await this.leaves.take(1);
+  async add(leaves: readonly Leaf[]): Promise<void> {
+    const ids: string[] = [];
+    for (const l of leaves) if (l.node.content) ids.push(...l.node.content);
+    let located: (BlobLocation | ClawbackError)[] = [];
+    let lookupError: unknown;
+    try {
+      if (ids.length > 0) located = await this.repo.locateBlobs(ids);
+    } catch (err) {
+      lookupError = err;
     }
+    let next = 0;
+    for (const leaf of leaves) {
+      const n = leaf.node.content?.length ?? 0;
+      const locs = located.slice(next, next + n);
+      next += n;
+      if (!this.leaves.tryTake(1)) {
+        // Leaves in the open window wait for it to be written: write it rather than wait forever.
+        this.seal();
+        await this.leaves.take(1);
+      }
+      this.addOne(leaf, lookupError ?? locs.find((l): l is ClawbackError => l instanceof ClawbackError), locs as BlobLocation[]);
+      // At most one sealed window waits while another is written.
+      while (this.flushing.length > 1) await this.flushing[0];
+    }
+  }
+
+  /** Adds one leaf whose leaves budget is taken; `error` fails it at once. */
+  private addOne(leaf: Leaf, error: unknown, locs: BlobLocation[]): void {
+    const { node, dir, affinity, done } = leaf;
     const finish = (o: LeafOutcome): void => {
       this.leaves.give(1);
       done(o);
     };
-    try {
-      if (this.o.stopped()) return finish({ ok: false, error: STOPPED });
-      if (node.type === 'symlink') {
-        const data: WriteTask = { op: 'symlink', dir, name: node.name, target: node.target ?? '', mtime: this.o.timeOf(node.mtimeNs) };
-        this.pool.run(this.workerFor(affinity), { data, blobs: [], cost: 1 }).then(
-          () => finish({ ok: true }),
-          (error: unknown) => finish({ ok: false, error }),
-        );
-        return;
-      }
-      const locs: BlobLocation[] = [];
-      const offsets: number[] = [];
-      let at = 0;
-      let bytes = 0;
-      for (const id of node.content ?? []) {
-        const loc = await this.repo.locateBlob(id);
-        locs.push(loc);
-        offsets.push(at);
-        at += loc.rawLength;
-        bytes += loc.length;
-      }
-      const job: FileJob = { node, dir, affinity, finish, locs, offsets, fid: this.nextFid++, worker: 0, left: locs.length, sent: [], started: false, closed: false, rejected: false, failure: undefined };
-      if (locs.length === 0) {
-        this.send(job, []);
-        return;
-      }
-      this.window.jobs.push(job);
-      this.window.bytes += bytes;
-      if (this.window.jobs.length >= this.windowLeaves || this.window.bytes >= WINDOW_BYTES) this.seal();
-      // At most one sealed window waits while another is written.
-      while (this.flushing.length > 1) await this.flushing[0];
-    } catch (error) {
-      finish({ ok: false, error });
+    if (this.o.stopped()) return finish({ ok: false, error: STOPPED });
+    if (error !== undefined) return finish({ ok: false, error });
+    if (node.type === 'symlink') {
+      const data: WriteTask = { op: 'symlink', dir, name: node.name, target: node.target ?? '', mtime: this.o.timeOf(node.mtimeNs) };
+      this.pool.submit(this.workerFor(affinity), { data, blobs: [], cost: 1 }, (err) => finish(err ? { ok: false, error: err } : { ok: true }));
+      return;
     }
+    const job = this.jobs.create(node, dir, locs, () => this.workerFor(affinity), finish);
+    if (locs.length === 0) {
+      this.jobs.send(job, []);
+      return;
+    }
+    let bytes = 0;
+    for (const loc of locs) bytes += loc.length;
+    this.window.jobs.push(job);
+    this.window.bytes += bytes;
+    if (this.window.jobs.length >= this.windowLeaves || this.window.bytes >= WINDOW_BYTES) this.seal();
   }
 
   /** Writes what was added; resolves when everything is sent (not necessarily done). */
@@ -239,7 +231,7 @@ export class Dispatcher {
     } catch (err) {
       this.o.fatal(err);
     } finally {
-      for (const job of w.jobs) this.fail(job, STOPPED);
+      for (const job of w.jobs) this.jobs.fail(job, STOPPED);
     }
   }
 
@@ -264,62 +256,11 @@ export class Dispatcher {
         if (!next || segBytes + next.loc.length > SEGMENT_BYTES) {
           if (this.o.stopped()) return;
           if (!this.bytes.tryTake(segBytes)) await this.bytes.take(segBytes);
-          this.sendSegment(job, seg, segBytes);
+          this.jobs.sendSegment(job, seg, segBytes);
           seg = [];
           segBytes = 0;
         }
       }
-    }
-  }
-
-  /** Sends one segment of `job` whose `bytes` of budget were taken (given back when it settles). */
-  private sendSegment(job: FileJob, seg: Segment, bytes: number): void {
-    if (job.closed || job.rejected) {
-      this.bytes.give(bytes);
-      // The worker dropped the file at the rejected segment: end it there too.
-      if (job.rejected) this.fail(job, undefined);
-      return;
-    }
-    this.send(job, seg, () => this.bytes.give(bytes));
-  }
-
-  /** Sends a segment of `job` (the first picks the worker; the last closes the job). */
-  private send(job: FileJob, seg: Segment, settled?: () => void): void {
-    const first = !job.started;
-    if (first) job.worker = this.workerFor(job.affinity);
-    job.started = true;
-    job.left -= seg.length;
-    const last = job.left === 0;
-    const data: WriteTask = {
-      op: 'file',
-      fid: job.fid,
-      dir: job.dir,
-      name: job.node.name,
-      first,
-      last,
-      offsets: seg.map((s) => job.offsets[s.index]!),
-      size: job.node.size,
-      mode: job.node.mode,
-      mtime: this.o.timeOf(job.node.mtimeNs),
-      keep: this.o.keep(job.node),
-    };
-    const p = this.pool.run(job.worker, { data, blobs: seg }).then(
-      (v) => {
-        settled?.();
-        return v;
-      },
-      (err: unknown) => {
-        settled?.();
-        job.rejected = true;
-        throw err;
-      },
-    );
-    // Handled when the job completes (complete() may come later, after more segments).
-    p.catch(() => undefined);
-    job.sent.push(p);
-    if (last) {
-      job.closed = true;
-      this.complete(job);
     }
   }
 
@@ -328,35 +269,8 @@ export class Dispatcher {
     for (const b of r.blobs) {
       const { loc } = b;
       const msg = `pack ${shortId(loc.packId)} holding blob ${shortId(loc.id)} is missing`;
-      this.fail(b.ref.job, new ClawbackError('INTEGRITY', msg, { cause, details: { pack: loc.packId, blob: loc.id } }));
+      this.jobs.fail(b.ref.job, new ClawbackError('INTEGRITY', msg, { cause, details: { pack: loc.packId, blob: loc.id } }));
     }
   }
 
-  /**
-   * Ends `job` early (unless it is closed already): the worker removes its temp file.
-   * @param failure the outcome's error; undefined when a worker already rejected a segment.
-   */
-  private fail(job: FileJob, failure: unknown): void {
-    if (job.closed) return;
-    job.closed = true;
-    job.failure = failure;
-    if (job.started) {
-      const cancel: WriteTask = { op: 'cancel', fid: job.fid };
-      job.sent.push(this.pool.run(job.worker, { data: cancel, blobs: [], cost: 1 }));
-    }
-    this.complete(job);
-  }
-
-  /** Reports `job`'s outcome once everything sent for it has settled. */
-  private complete(job: FileJob): void {
-    void Promise.allSettled(job.sent).then((rs) => {
-      const rejected = rs.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-      if (rejected) job.finish({ ok: false, error: rejected.reason });
-      else if (job.failure !== undefined) job.finish({ ok: false, error: job.failure });
-      else {
-        const last = rs[rs.length - 1] as PromiseFulfilledResult<unknown> | undefined;
-        job.finish({ ok: true, tmp: (last?.value as WriteResult | undefined)?.tmp });
-      }
-    });
-  }
 }

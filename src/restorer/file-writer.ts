@@ -57,8 +57,9 @@ export const TEMP_NAME_BYTES = 100;
 /** The handler source for `Repository.openPool`. */
 export const FILE_WRITER_SOURCE = `(function () {
   const fs = require('node:fs');
-  const { join } = require('node:path');
   const { randomBytes } = require('node:crypto');
+  // Names come from decoded trees (no '/', never '.' or '..'): no normalizing needed.
+  const join = (dir, name) => (dir.endsWith('/') ? dir + name : dir + '/' + name);
   const C = fs.constants;
   const FLAGS = C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW;
   let prefix = '.clawback-tmp-' + randomBytes(6).toString('hex') + '-';

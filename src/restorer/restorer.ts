@@ -12,8 +12,15 @@
  *   removed, so the directory equals the snapshot.
  * - Damaged blobs fail only the files that use them (a damaged tree blob: the directory
  *   it describes, left empty); the rest is restored and the run ends with an `INTEGRITY`
- *   error naming every failed file or directory with its pack and blob.
+ *   error naming every failed file or directory with its pack and blob. Every blob's id is
+ *   verified before any of its bytes are written.
+ *
+ * Files are written by worker threads (repository/open-pool.ts running file-writer.ts),
+ * fed in pack order by dispatch.ts; memory stays bounded by fixed budgets, whatever the
+ * size of the snapshot.
  */
+import { mkdirSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { lstat, mkdir, readdir, rm, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ClawbackError, isClawbackError } from '../errors.js';
@@ -24,7 +31,8 @@ import type { OpenPool } from '../repository/open-pool.js';
 import { PackCache } from '../repository/pack-cache.js';
 import { decodeTree } from '../tree/codec.js';
 import type { Tree, TreeNode } from '../tree/node.js';
-import { Dispatcher, STOPPED, type LeafOutcome } from './dispatch.js';
+import { Dispatcher, STOPPED, type Leaf } from './dispatch.js';
+import type { LeafOutcome } from './file-jobs.js';
 import { FILE_WRITER_SOURCE, type WriteTask } from './file-writer.js';
 
 /** Extension points (SQLite restore through the backup API). */
@@ -45,9 +53,13 @@ export interface RestoreOptions {
   hooks?: RestoreHooks | undefined;
   signal?: AbortSignal | undefined;
   progress?: Progress | undefined;
-  /** Files, SQLite databases and symlinks in flight at most (default 8192). */
+  /** Files, SQLite databases and symlinks in flight at most (default 4096). */
   concurrency?: number;
-  /** Worker threads that open blobs and write files (default: one per core). */
+  /**
+   * Worker threads that open blobs and write files (default: one per core, at most
+   * {@link MAX_DEFAULT_THREADS}: the main thread, which walks the trees and reads the packs,
+   * cannot feed more).
+   */
   threads?: number;
 }
 
@@ -117,8 +129,23 @@ interface DirState {
   worker?: number;
 }
 
+/** Default worker threads at most (see {@link RestoreOptions.threads}). */
+export const MAX_DEFAULT_THREADS = 4;
+
+/** Leaves (and their blobs) handed to the dispatcher at once. */
+const RUN_LEAVES = 256;
+const RUN_BLOBS = 4096;
+
+/**
+ * `dir/name` for a name from a decoded tree (never empty, `.`, `..` or with a `/`), without
+ * path.join's normalizing.
+ */
+function childPath(dir: string, name: string): string {
+  return dir.endsWith('/') ? dir + name : `${dir}/${name}`;
+}
+
 /** Stored blob bytes sent to the workers and not yet written, at most. */
-const MAX_BYTES_IN_FLIGHT = Number(process.env['DBG_INFLIGHT'] ?? 16) << 20;
+const MAX_BYTES_IN_FLIGHT = 8 << 20;
 /** Budget of the whole-pack cache for tree packs, bytes. */
 const TREE_PACK_CACHE_BYTES = 32 << 20;
 
@@ -159,12 +186,12 @@ export class Restorer {
     // The root tree first: without it there is nothing to do, and no worker is started.
     const tree = decodeTree(await this.repo.loadBlob(root, this.treePacks));
     await mkdir(target, { recursive: true, mode: 0o700 });
-    const pool = this.repo.openPool(FILE_WRITER_SOURCE, this.opts.threads);
+    const pool = this.repo.openPool(FILE_WRITER_SOURCE, this.opts.threads ?? Math.min(MAX_DEFAULT_THREADS, availableParallelism()));
     this.pool = pool;
     const placing = this.opts.hooks?.placeSqlite;
     const dispatcher = new Dispatcher(this.repo, pool, {
       maxBytes: MAX_BYTES_IN_FLIGHT,
-      maxLeaves: this.opts.concurrency ?? Number(process.env['DBG_LEAVES'] ?? 8192),
+      maxLeaves: this.opts.concurrency ?? 4096,
       keep: (node) => node.type === 'sqlite' && placing !== undefined,
       stopped: () => this.stopping(),
       fatal: (err) => this.stop(err),
@@ -228,13 +255,10 @@ export class Restorer {
       return;
     }
     const data: WriteTask = { op: 'dir', path: d.path, mode: d.node.mode, mtime: timeOf(d.node.mtimeNs) };
-    this.pool!.run(this.pool!.leastLoaded(), { data, blobs: [], cost: 1 }).then(
-      () => this.release(parent),
-      (err: unknown) => {
-        this.stop(err);
-        this.release(parent);
-      },
-    );
+    this.pool!.submit(this.pool!.leastLoaded(), { data, blobs: [], cost: 1 }, (err) => {
+      if (err) this.stop(err);
+      this.release(parent);
+    });
   }
 
   /**
@@ -244,35 +268,50 @@ export class Restorer {
    * @param fresh true when `d` is known to have been empty (nothing to remove).
    */
   private async walk(tree: Tree, d: DirState, include: string[][] | undefined, fresh: boolean): Promise<void> {
+    // Leaves go to the dispatcher in runs (their blobs located in one batch), in walk order.
+    let run: Leaf[] = [];
+    let runBlobs = 0;
+    const flushRun = async (): Promise<void> => {
+      const leaves = run;
+      run = [];
+      runBlobs = 0;
+      if (leaves.length > 0) await this.dispatcher!.add(leaves);
+    };
     try {
       if (this.opts.overwrite && !include && !fresh) await this.removeExtras(d.path, tree);
       for (const node of tree.nodes) {
-        if (this.stopping()) return;
+        if (this.stopping()) break;
         let sub: string[][] | undefined;
         if (include) {
           const matches = include.filter((p) => p[0] === node.name);
           if (matches.length === 0) continue;
           sub = matches.some((p) => p.length === 1) ? undefined : matches.map((p) => p.slice(1));
         }
-        const path = join(d.path, node.name);
         d.pending++;
-        if (node.type === 'dir') {
-          const child: DirState = { path, node, parent: d, pending: 1 };
-          try {
-            const childFresh = await this.makeDir(path);
-            const childTree = await this.loadSubtree(node.subtree!, path);
-            if (childTree) await this.walk(childTree, child, sub, childFresh);
-          } catch (err) {
-            this.stop(err);
-          } finally {
-            this.release(child);
-          }
-        } else {
-          await this.dispatcher!.add(node, d.path, d, (o) => void this.leafDone(node, path, d, o));
+        if (node.type !== 'dir') {
+          run.push({ node, dir: d.path, affinity: d, done: (o) => this.leafDone(node, d, o) });
+          runBlobs += node.content?.length ?? 0;
+          if (run.length >= RUN_LEAVES || runBlobs >= RUN_BLOBS) await flushRun();
+          continue;
+        }
+        await flushRun();
+        const path = childPath(d.path, node.name);
+        const child: DirState = { path, node, parent: d, pending: 1 };
+        try {
+          const childFresh = await this.makeDir(path);
+          const childTree = await this.loadSubtree(node.subtree!, path);
+          if (childTree) await this.walk(childTree, child, sub, childFresh);
+        } catch (err) {
+          this.stop(err);
+        } finally {
+          this.release(child);
         }
       }
+      await flushRun();
     } catch (err) {
       this.stop(err);
+      // Leaves counted in `d` but never added still have to be released.
+      for (const leaf of run) leaf.done({ ok: false, error: STOPPED });
     }
   }
 
@@ -297,7 +336,9 @@ export class Restorer {
    */
   private async makeDir(path: string): Promise<boolean> {
     try {
-      await mkdir(path, { mode: 0o700 });
+      // Synchronous: one quick system call. Through libuv's thread pool it would cost the
+      // walk a thread hand-off per directory while the workers keep both cores busy.
+      mkdirSync(path, { mode: 0o700 });
       return true;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
@@ -317,17 +358,25 @@ export class Restorer {
     }
   }
 
-  private async leafDone(node: TreeNode, path: string, d: DirState, o: LeafOutcome): Promise<void> {
-    try {
-      if (!o.ok) throw o.error;
-      if (o.tmp !== undefined) {
-        try {
-          await this.opts.hooks!.placeSqlite!(o.tmp, path, node);
-        } catch (err) {
-          await unlink(o.tmp).catch(() => undefined);
-          throw err;
-        }
-      }
+  /** A leaf's outcome: counted, recorded as a failure, or (a kept SQLite temp file) placed first. */
+  private leafDone(node: TreeNode, d: DirState, o: LeafOutcome): void {
+    const path = childPath(d.path, node.name);
+    if (o.ok && o.tmp !== undefined) {
+      const tmp = o.tmp;
+      this.opts.hooks!.placeSqlite!(tmp, path, node).then(
+        () => this.leafSettled(node, path, d, undefined),
+        async (err: unknown) => {
+          await unlink(tmp).catch(() => undefined);
+          this.leafSettled(node, path, d, err);
+        },
+      );
+      return;
+    }
+    this.leafSettled(node, path, d, o.ok ? undefined : o.error);
+  }
+
+  private leafSettled(node: TreeNode, path: string, d: DirState, err: unknown): void {
+    if (err === undefined) {
       if (node.type === 'symlink') {
         this.result.symlinks++;
       } else {
@@ -335,18 +384,15 @@ export class Restorer {
         this.result.bytes += node.size;
         this.opts.progress?.update?.({ phase: 'restore', filesDone: this.result.files, bytesDone: this.result.bytes, current: path });
       }
-    } catch (err) {
-      if (err === STOPPED) {
-        // Not attempted: the restore is stopping for another reason.
-      } else if (isClawbackError(err, 'INTEGRITY', 'BLOB_NOT_FOUND')) {
-        const det = err.details as { pack?: string; blob?: string };
-        this.failures.push({ path, reason: err.message, ...(det.pack ? { pack: det.pack } : {}), ...(det.blob ? { blob: det.blob } : {}) });
-      } else {
-        this.stop(err);
-      }
-    } finally {
-      this.release(d);
+    } else if (err === STOPPED) {
+      // Not attempted: the restore is stopping for another reason.
+    } else if (isClawbackError(err, 'INTEGRITY', 'BLOB_NOT_FOUND')) {
+      const det = err.details as { pack?: string; blob?: string };
+      this.failures.push({ path, reason: err.message, ...(det.pack ? { pack: det.pack } : {}), ...(det.blob ? { blob: det.blob } : {}) });
+    } else {
+      this.stop(err);
     }
+    this.release(d);
   }
 }
 
