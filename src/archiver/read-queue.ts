@@ -10,6 +10,7 @@
  */
 import type { HashedFile } from '../repository/seal-pool.js';
 import type { Repository } from '../repository/repository.js';
+import { Budget } from '../util/budget.js';
 
 /** A counting semaphore whose waiters are served last in, first out. */
 export class Slots {
@@ -67,12 +68,13 @@ export class ReadQueue {
   private readonly limits: ReadQueueLimits;
   private batch: Pending[] = [];
   private batchBytes = 0;
-  private inFlight = 0;
-  private readonly waiters: { hint: number; grant: () => void }[] = [];
+  /** Bytes (by size hint) read and not yet handed back; granted first come, first served. */
+  private readonly inFlight: Budget;
 
   constructor(repo: Repository, limits: ReadQueueLimits = DEFAULT_READ_QUEUE_LIMITS) {
     this.repo = repo;
     this.limits = limits;
+    this.inFlight = new Budget(limits.inFlightBytes);
   }
 
   /**
@@ -82,12 +84,10 @@ export class ReadQueue {
    * @throws ClawbackError 'INTERNAL' if the worker failed.
    */
   async read(path: string, hint: number): Promise<HashedFile> {
-    if (this.waiters.length > 0 || !this.fits(hint)) {
+    if (!this.inFlight.tryTake(hint)) {
       // Send what is queued, so that the bytes in flight come back and make room.
       this.flush();
-      await new Promise<void>((r) => this.waiters.push({ hint, grant: r }));
-    } else {
-      this.inFlight += hint;
+      await this.inFlight.take(hint);
     }
     return new Promise<HashedFile>((resolve, reject) => {
       if (this.batch.length === 0) setImmediate(() => this.flush());
@@ -99,17 +99,7 @@ export class ReadQueue {
 
   /** Marks `hint` bytes of a {@link read} as handed back (its content saved or dropped). */
   done(hint: number): void {
-    this.inFlight -= hint;
-    // First come, first served; each waiter is woken once, with its bytes already counted.
-    while (this.waiters.length > 0 && this.fits(this.waiters[0]!.hint)) {
-      const w = this.waiters.shift()!;
-      this.inFlight += w.hint;
-      w.grant();
-    }
-  }
-
-  private fits(hint: number): boolean {
-    return this.inFlight === 0 || this.inFlight + hint <= this.limits.inFlightBytes;
+    this.inFlight.give(hint);
   }
 
   private flush(): void {

@@ -80,52 +80,24 @@ export function encodeIndex(idx: IndexFile): Buffer {
  * @throws ClawbackError 'INTEGRITY' naming `what` when malformed.
  */
 export function decodeIndex(plain: Uint8Array, what: string): IndexFile {
-  const b = Buffer.from(plain.buffer, plain.byteOffset, plain.byteLength);
-  const fail = (why: string): never => {
-    throw new ClawbackError('INTEGRITY', `${what}: ${why}`);
+  const { superseded, packs } = scanIndex(plain, what);
+  return {
+    superseded,
+    packs: packs.map((p) => {
+      const blobs: PackEntry[] = [];
+      for (let pos = 0; pos < p.records.length; pos += BLOB_BYTES) {
+        const r = p.records;
+        blobs.push({
+          type: r[pos] === 0 ? 'data' : 'tree',
+          offset: r.readUInt32LE(pos + 1),
+          length: r.readUInt32LE(pos + 5),
+          rawLength: r.readUInt32LE(pos + 9),
+          id: toHex(r.subarray(pos + RECORD_ID_OFFSET, pos + BLOB_BYTES)),
+        });
+      }
+      return { id: p.id, size: p.size, blobs };
+    }),
   };
-  const need = (pos: number, n: number): void => {
-    if (pos + n > b.length) fail('truncated');
-  };
-  need(0, 9);
-  if (!b.subarray(0, 4).equals(INDEX_MAGIC)) fail('no CBIX magic');
-  if (b[4] !== INDEX_VERSION) fail(`unknown version ${String(b[4])}`);
-  let pos = 5;
-  const s = b.readUInt32LE(pos);
-  pos += 4;
-  need(pos, s * 32);
-  const superseded: FileId[] = [];
-  for (let i = 0; i < s; i++, pos += 32) superseded.push(toHex(b.subarray(pos, pos + 32)));
-  need(pos, 4);
-  const np = b.readUInt32LE(pos);
-  pos += 4;
-  const packs: IndexedPack[] = [];
-  for (let i = 0; i < np; i++) {
-    need(pos, 44);
-    const id = toHex(b.subarray(pos, pos + 32));
-    const size64 = b.readBigUInt64LE(pos + 32);
-    if (size64 > BigInt(Number.MAX_SAFE_INTEGER)) fail(`pack ${id} has an impossible size`);
-    const n = b.readUInt32LE(pos + 40);
-    pos += 44;
-    need(pos, n * BLOB_BYTES);
-    const blobs: PackEntry[] = [];
-    for (let j = 0; j < n; j++, pos += BLOB_BYTES) {
-      const t = b[pos];
-      if (t !== 0 && t !== 1) fail(`unknown blob type ${String(t)}`);
-      const entry: PackEntry = {
-        type: t === 0 ? 'data' : 'tree',
-        offset: b.readUInt32LE(pos + 1),
-        length: b.readUInt32LE(pos + 5),
-        rawLength: b.readUInt32LE(pos + 9),
-        id: toHex(b.subarray(pos + 13, pos + 45)),
-      };
-      if (entry.offset + entry.length > Number(size64)) fail(`blob ${entry.id} lies outside pack ${id}`);
-      blobs.push(entry);
-    }
-    packs.push({ id, size: Number(size64), blobs });
-  }
-  if (pos !== b.length) fail('trailing bytes');
-  return { superseded, packs };
 }
 
 /** One pack of a {@link ScannedIndex}: its blob records left in their stored layout. */

@@ -18,6 +18,7 @@ import type { BlobType } from '../pack/format.js';
 import type { IndexedPack } from '../index/format.js';
 import type { BlobLocation } from '../index/cache.js';
 import type { SealPool } from './seal-pool.js';
+import { Budget } from '../util/budget.js';
 
 /** Resource limits of a {@link BlobSaver}. */
 export interface SaverLimits {
@@ -72,9 +73,8 @@ export class BlobSaver {
   private readonly pending = new Map<BlobId, BlobLocation | null>();
   private readonly writers: Record<BlobType, PackWriter> = { data: new PackWriter(), tree: new PackWriter() };
   private readonly sealing = new Set<Promise<void>>();
-  private sealingBytes = 0;
-  /** Saves waiting for room in the seal pool (at most `sealBytes` in flight). */
-  private readonly sealWaiters: { size: number; grant: () => void }[] = [];
+  /** Plaintext bytes in the seal pool (at most `sealBytes`; granted first come, first served). */
+  private readonly sealRoom: Budget;
   private readonly uploading = new Set<Promise<void>>();
   private unindexed: IndexedPack[] = [];
   private unindexedBlobs = 0;
@@ -83,6 +83,7 @@ export class BlobSaver {
   constructor(host: SaverHost, limits: SaverLimits) {
     this.host = host;
     this.limits = limits;
+    this.sealRoom = new Budget(limits.sealBytes);
   }
 
   /** True if `id` is indexed or written in this session. */
@@ -112,15 +113,12 @@ export class BlobSaver {
     if (this.pending.has(id) || (!force && this.host.isIndexed(id))) return { id, added: false, done: Promise.resolve() };
     this.pending.set(id, null);
     const size = plaintext.byteLength;
-    if (this.sealWaiters.length > 0 || !this.sealFits(size)) {
-      // Granted first come, first served, with the bytes already counted (see wakeSealers).
-      await new Promise<void>((grant) => this.sealWaiters.push({ size, grant }));
+    if (!this.sealRoom.tryTake(size)) {
+      await this.sealRoom.take(size);
       if (this.error !== undefined) {
-        this.sealDone(size);
+        this.sealRoom.give(size);
         throw this.error;
       }
-    } else {
-      this.sealingBytes += size;
     }
     const done: Promise<void> = this.host.pool
       .seal(plaintext)
@@ -132,25 +130,11 @@ export class BlobSaver {
       })
       .finally(() => {
         this.sealing.delete(tracked);
-        this.sealDone(size);
+        this.sealRoom.give(size);
       });
     const tracked = done.catch(() => undefined);
     this.sealing.add(tracked);
     return { id, added: true, done };
-  }
-
-  private sealFits(size: number): boolean {
-    return this.sealingBytes === 0 || this.sealingBytes + size <= this.limits.sealBytes;
-  }
-
-  /** `size` bytes left the seal pool: admit waiting saves, oldest first, while they fit. */
-  private sealDone(size: number): void {
-    this.sealingBytes -= size;
-    while (this.sealWaiters.length > 0 && this.sealFits(this.sealWaiters[0]!.size)) {
-      const w = this.sealWaiters.shift()!;
-      this.sealingBytes += w.size;
-      w.grant();
-    }
   }
 
   private async addToPack(type: BlobType, id: BlobId, stored: Buffer, rawLength: number): Promise<void> {

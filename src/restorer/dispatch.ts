@@ -26,7 +26,7 @@ import type { BlobLocation } from '../index/cache.js';
 import type { OpenPool } from '../repository/open-pool.js';
 import type { Repository } from '../repository/repository.js';
 import type { TreeNode } from '../tree/node.js';
-import { Budget } from './budget.js';
+import { Budget } from '../util/budget.js';
 import { JobSender, type FileJob, type LeafOutcome, type Segment } from './file-jobs.js';
 import type { WriteTask } from './file-writer.js';
 import { planRanges, type PackRange, type WantedBlob } from './ranges.js';

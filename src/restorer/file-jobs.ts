@@ -7,7 +7,7 @@
 import type { BlobLocation } from '../index/cache.js';
 import type { OpenPool } from '../repository/open-pool.js';
 import type { TreeNode } from '../tree/node.js';
-import type { Budget } from './budget.js';
+import type { Budget } from '../util/budget.js';
 import type { WriteResult, WriteTask } from './file-writer.js';
 
 /** A leaf's outcome: placed (or, for a kept file, its temp path), or the error that failed it. */

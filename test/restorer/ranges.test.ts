@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { test, fc } from '@fast-check/vitest';
 import { planRanges } from '../../src/restorer/ranges.js';
-import { Budget } from '../../src/restorer/budget.js';
+import { Budget } from '../../src/util/budget.js';
 import type { BlobLocation } from '../../src/index/cache.js';
 
 const loc = (packId: string, offset: number, length: number, id = `${packId}@${offset}`): BlobLocation => ({ id, packId, offset, length, rawLength: length, type: 'data' });
