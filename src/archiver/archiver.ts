@@ -8,16 +8,17 @@
  * listing each path and reason. Unchanged files (same size, mtime, ctime and inode as in
  * the parent snapshot) are not read again (restic's change detection).
  */
-import { lstatSync, readdirSync, readlinkSync, type BigIntStats } from 'node:fs';
+import { lstatSync, readlinkSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { ClawbackError, isClawbackError, throwIfAborted } from '../errors.js';
 import type { BlobId } from '../ids.js';
 import { chunkBuffer, chunkStream, singleChunkLimit, type Chunker } from '../chunker/index.js';
 import { encodeTree, decodeTree } from '../tree/codec.js';
-import { nameProblem, sameNode, sortByName, type Tree, type TreeNode } from '../tree/node.js';
+import { nameProblem, sameNode, type Tree, type TreeNode } from '../tree/node.js';
 import { PackCache } from '../repository/pack-cache.js';
 import { SmallFileReader, streamFile } from './file-reader.js';
 import { ReadQueue, Slots } from './read-queue.js';
+import { Lister, type EntryStats, type ListedEntry } from './lister.js';
 import type { Progress } from '../progress.js';
 import type { Repository } from '../repository/repository.js';
 
@@ -27,7 +28,8 @@ export interface EntryInfo {
   absPath: string;
   /** Path inside the snapshot, '/'-separated, no leading slash ('' for the root). */
   relPath: string;
-  stats: BigIntStats;
+  /** Its `lstat` (an `fs.BigIntStats` satisfies this type). */
+  stats: EntryStats;
 }
 
 /** How a hook captures a regular file instead of reading it as is. */
@@ -105,7 +107,7 @@ function describe(err: unknown): string {
   return e?.message ?? String(err);
 }
 
-function kindOf(st: BigIntStats): string {
+function kindOf(st: EntryStats): string {
   if (st.isFIFO()) return 'a fifo';
   if (st.isSocket()) return 'a socket';
   if (st.isBlockDevice()) return 'a block device';
@@ -141,6 +143,13 @@ interface ParentDir {
   byName: Map<string, TreeNode>;
 }
 
+/** A file found unchanged while listing, settled by `settleUnchanged`. */
+interface UnchangedFile {
+  idx: number;
+  prev: TreeNode;
+  entry: EntryInfo;
+}
+
 /** Memory for parent tree packs (whole-pack reads, least recently used evicted), bytes. */
 const PARENT_PACK_CACHE = 32 << 20;
 /** Directories being listed at once. */
@@ -155,9 +164,10 @@ function fsError(r: { code: string | undefined; message: string }): NodeJS.Errno
 /**
  * Walks, reads and stores; see the module comment.
  *
- * The walk is concurrent: a directory is listed (`readdir`, `lstat` of each entry,
- * synchronous: a few µs each on a warm cache) while a bounded number of other directories
- * and entries are in progress; small files (up to the chunker's single-chunk size) are read
+ * The walk is concurrent: directories are listed (`readdir`, `lstat` of each entry) on the
+ * lister thread (lister.ts) while a bounded number of other directories and entries are in
+ * progress here. Unchanged files (see `unchangedFile`) are settled per directory with one
+ * batched index lookup, without a promise each; small files (up to the chunker's single-chunk size) are read
  * and hashed on the repository's blob workers in batches, larger ones are read, chunked
  * and hashed on this thread one at a time. Nodes keep their directory order whatever order
  * they complete in.
@@ -176,6 +186,7 @@ export class Archiver {
   private readonly mainReads = new Slots(1);
   private readonly listing = new Slots(LISTING_SLOTS);
   private readonly entries = new Slots(ENTRY_SLOTS);
+  private readonly lister = new Lister();
   /** Parent trees are read whole-pack: the trees of a snapshot sit together in few packs. */
   private readonly parentPacks: PackCache;
   private readonly stats = { files: 0, dirs: 0, symlinks: 0, bytes: 0, filesRead: 0 };
@@ -203,6 +214,8 @@ export class Archiver {
       this.fatal ??= err;
       while (this.outstanding.size > 0) await Promise.allSettled([...this.outstanding]);
       throw err;
+    } finally {
+      await this.lister.close();
     }
     if (this.problems.length > 0) {
       const shown = this.problems.slice(0, 20).map((p) => `  ${p.path}: ${p.reason}`).join('\n');
@@ -250,7 +263,7 @@ export class Archiver {
     if (this.fatal !== undefined) throw this.fatal;
   }
 
-  private lstatSource(p: string): BigIntStats {
+  private lstatSource(p: string): EntryStats {
     try {
       return lstatSync(p, { bigint: true });
     } catch (err) {
@@ -294,22 +307,28 @@ export class Archiver {
     await this.listing.acquire();
     let nodes: (TreeNode | undefined)[];
     let parent: ParentDir | undefined;
+    let quick: UnchangedFile[] | undefined;
     const started: Promise<void>[] = [];
     try {
       this.checkRunning();
-      // Loaded only now, with the slot: directories waiting for one hold no parent tree.
+      // Listed on the lister thread while the parent tree loads. Loaded only now, with the
+      // slot: directories waiting for one hold no parent tree.
+      const listing = this.lister.list(abs);
+      listing.catch(() => undefined);
       parent = await this.loadParentTree(parentId);
       this.stats.dirs++;
-      let names: string[];
+      let listed: ListedEntry[];
       try {
-        names = sortByName(readdirSync(abs));
+        listed = await listing;
       } catch (err) {
+        if (isClawbackError(err)) throw err;
         this.problem(abs, describe(err));
-        names = [];
+        listed = [];
       }
-      nodes = new Array<TreeNode | undefined>(names.length);
-      for (let i = 0; i < names.length; i++) {
-        const name = names[i]!;
+      nodes = new Array<TreeNode | undefined>(listed.length);
+      for (let i = 0; i < listed.length; i++) {
+        const item = listed[i]!;
+        const name = item.name;
         const childAbs = join(abs, name);
         const childRel = rel === '' ? name : `${rel}/${name}`;
         const bad = nameProblem(name);
@@ -317,43 +336,98 @@ export class Archiver {
           this.problem(childAbs, `name cannot be stored: ${bad}`);
           continue;
         }
-        let st: BigIntStats;
-        try {
-          st = lstatSync(childAbs, { bigint: true });
-        } catch (err) {
-          this.problem(childAbs, describe(err));
+        if (item.error) {
+          this.problem(childAbs, describe(item.error));
           continue;
         }
+        const st = item.stats;
         const entry: EntryInfo = { absPath: childAbs, relPath: childRel, stats: st };
         if (this.opts.hooks?.include && !this.opts.hooks.include(entry)) continue;
+        const prev = parent?.byName.get(name);
+        if (prev && this.unchangedFile(prev, entry)) {
+          // Settled below with one batched existence check for the whole directory.
+          (quick ??= []).push({ idx: i, prev, entry });
+          continue;
+        }
         // Files take an entry slot; directories do not (they hold nothing while they wait
         // for their own entries, so a slot held by one could deadlock the walk).
         const isDir = st.isDirectory();
         if (!isDir) await this.entries.acquire();
-        const idx = i;
-        const saving = this.track(
-          this.saveEntry(childAbs, childRel, st, parent?.byName.get(name), entry)
-            .then((n) => void (nodes[idx] = n))
-            .finally(() => {
-              if (!isDir) this.entries.release();
-            }),
-        );
-        // Observed by Promise.all below or by run(); never an unhandled rejection.
-        saving.catch(() => undefined);
-        started.push(saving);
+        started.push(this.startEntry(nodes, i, entry, prev, isDir));
       }
     } finally {
       this.listing.release();
     }
+    if (quick) await this.settleUnchanged(nodes, quick, started);
     await Promise.all(started);
     const kept = nodes.filter((n): n is TreeNode => n !== undefined);
     const p = parent;
-    if (p && kept.length === p.nodes.length && kept.every((n, i) => sameNode(n, p.nodes[i]!))) return p.id;
+    if (p && kept.length === p.nodes.length && kept.every((n, i) => n === p.nodes[i] || sameNode(n, p.nodes[i]!))) return p.id;
     return this.saveTree({ nodes: kept });
   }
 
+  /**
+   * Starts {@link saveEntry} for entry `idx` of a directory, storing its node in
+   * `nodes[idx]`. The caller has taken an entry slot for a non-directory; it is released
+   * when the save settles.
+   */
+  private startEntry(nodes: (TreeNode | undefined)[], idx: number, entry: EntryInfo, prev: TreeNode | undefined, isDir: boolean): Promise<void> {
+    const saving = this.track(
+      this.saveEntry(entry.absPath, entry.relPath, entry.stats, prev, entry)
+        .then((n) => void (nodes[idx] = n))
+        .finally(() => {
+          if (!isDir) this.entries.release();
+        }),
+    );
+    // Observed by Promise.all in saveDir or by run(); never an unhandled rejection.
+    saving.catch(() => undefined);
+    return saving;
+  }
+
+  /**
+   * True when `entry` is a regular file that {@link saveEntry} would take unchanged from
+   * its parent node `prev` (same size, mtime, ctime and inode; no hook wants to check or
+   * capture it), leaving only the existence of its blobs to check.
+   */
+  private unchangedFile(prev: TreeNode, entry: EntryInfo): boolean {
+    const st = entry.stats;
+    if (prev.type !== 'file' || !prev.content || !st.isFile()) return false;
+    if (BigInt(prev.size) !== st.size || prev.mtimeNs !== st.mtimeNs || prev.ctimeNs !== st.ctimeNs || prev.inode !== st.ino) return false;
+    const hooks = this.opts.hooks;
+    if (!hooks) return true;
+    if (hooks.check) return false;
+    return !(hooks.capture || hooks.captureStamp) || hooks.mayCapture?.(entry) === false;
+  }
+
+  /**
+   * Settles the unchanged files of one directory: one batched lookup of all their blobs;
+   * each file whose blobs all exist keeps its parent node (the same object when the mode
+   * is unchanged too), any other is saved normally (a new promise in `started`).
+   */
+  private async settleUnchanged(nodes: (TreeNode | undefined)[], quick: UnchangedFile[], started: Promise<void>[]): Promise<void> {
+    this.checkRunning();
+    const ids: BlobId[] = [];
+    for (const q of quick) for (const id of q.prev.content!) ids.push(id);
+    const exists = await this.repo.hasBlobs(ids);
+    let at = 0;
+    for (const q of quick) {
+      const n = q.prev.content!.length;
+      let all = true;
+      for (let k = at; k < at + n; k++) if (!exists[k]) all = false;
+      at += n;
+      if (!all) {
+        await this.entries.acquire();
+        started.push(this.startEntry(nodes, q.idx, q.entry, q.prev, false));
+        continue;
+      }
+      const mode = Number(q.entry.stats.mode & 0o7777n);
+      nodes[q.idx] = mode === q.prev.mode ? q.prev : { ...q.prev, mode };
+      this.count(q.prev.size, q.entry.relPath);
+    }
+  }
+
   /** Saves one entry; returns its node, or undefined after recording a problem. */
-  private async saveEntry(abs: string, rel: string, st: BigIntStats, prev: TreeNode | undefined, entry?: EntryInfo): Promise<TreeNode | undefined> {
+  private async saveEntry(abs: string, rel: string, st: EntryStats, prev: TreeNode | undefined, entry?: EntryInfo): Promise<TreeNode | undefined> {
     this.checkRunning();
     const info = entry ?? { absPath: abs, relPath: rel, stats: st };
     const name = basename(abs);

@@ -422,6 +422,21 @@ export class Repository {
     return this.withCache(async () => (this.saver ? this.saver.has(id) : (await this.index()).has(id)));
   }
 
+  /**
+   * {@link hasBlob} of many blobs in one call (one cache transaction's worth of lookups, one
+   * await): `result[i]` is true if `ids[i]` exists.
+   */
+  async hasBlobs(ids: readonly BlobId[]): Promise<boolean[]> {
+    return this.withCache(async () => {
+      if (this.saver) {
+        const saver = this.saver;
+        return ids.map((id) => saver.has(id));
+      }
+      const index = await this.index();
+      return ids.map((id) => index.has(id));
+    });
+  }
+
   // ---------------------------------------------------------------- blobs
 
   private async blobSaver(): Promise<BlobSaver> {

@@ -1,0 +1,235 @@
+/**
+ * Directory listing for the archiver on a worker thread: `readdir`, the canonical sort of
+ * the names and an `lstat` of every entry, so the main thread, which compares entries with
+ * the parent snapshot and builds trees, does not spend its time in system calls. On the
+ * kernel tree (78.6k files) listing is about 0.6 s of CPU; on its own thread it runs beside
+ * the rest of the walk.
+ *
+ * The worker runs {@link LISTER_SOURCE} (a CommonJS string run with `eval: true`, so the
+ * same code works from the TypeScript sources and the compiled package). One message per
+ * directory: `{ seq, dir }` → `{ seq, names, stats, errors }` or `{ seq, error }`, where
+ * `stats` is a transferred `BigInt64Array` buffer of {@link FIELDS} values per entry and
+ * `errors` lists `[index, code, message]` of entries whose `lstat` failed.
+ */
+import { Worker } from 'node:worker_threads';
+import { constants, lstatSync, readdirSync } from 'node:fs';
+import { sortByName } from '../tree/node.js';
+import { ClawbackError } from '../errors.js';
+
+/** The `lstat` fields the archiver and its hooks use (a subset of `fs.BigIntStats`). */
+export interface EntryStats {
+  dev: bigint;
+  ino: bigint;
+  /** File type and permission bits (`st_mode`). */
+  mode: bigint;
+  nlink: bigint;
+  uid: bigint;
+  gid: bigint;
+  /** Bytes. */
+  size: bigint;
+  /** Times in ns since the Unix epoch. */
+  atimeNs: bigint;
+  mtimeNs: bigint;
+  ctimeNs: bigint;
+  isFile(): boolean;
+  isDirectory(): boolean;
+  isSymbolicLink(): boolean;
+  isFIFO(): boolean;
+  isSocket(): boolean;
+  isBlockDevice(): boolean;
+  isCharacterDevice(): boolean;
+}
+
+/** One entry of a listed directory: its stats, or why `lstat` failed. */
+export type ListedEntry =
+  | { name: string; stats: EntryStats; error?: undefined }
+  | { name: string; stats?: undefined; error: NodeJS.ErrnoException };
+
+/** Values per entry in the stats buffer, in this order. */
+const FIELDS = 10;
+
+/** Worker source; see the module comment. */
+export const LISTER_SOURCE = `
+const { parentPort } = require('node:worker_threads');
+const { readdirSync, lstatSync } = require('node:fs');
+const FIELDS = ${FIELDS};
+parentPort.on('message', (m) => {
+  let names;
+  try {
+    names = readdirSync(m.dir);
+  } catch (err) {
+    parentPort.postMessage({ seq: m.seq, error: { code: err && err.code, message: String(err && err.message || err) } });
+    return;
+  }
+  // The canonical node order: by the UTF-8 bytes of the name (tree/node.ts sortByName).
+  const keyed = names.map((name) => ({ name, key: Buffer.from(name, 'utf8') }));
+  keyed.sort((a, b) => Buffer.compare(a.key, b.key));
+  names = keyed.map((k) => k.name);
+  const stats = new BigInt64Array(names.length * FIELDS);
+  const errors = [];
+  const prefix = m.dir.endsWith('/') ? m.dir : m.dir + '/';
+  for (let i = 0; i < names.length; i++) {
+    try {
+      const st = lstatSync(prefix + names[i], { bigint: true });
+      const o = i * FIELDS;
+      stats[o] = BigInt.asIntN(64, st.dev);
+      stats[o + 1] = BigInt.asIntN(64, st.ino);
+      stats[o + 2] = st.mode;
+      stats[o + 3] = st.nlink;
+      stats[o + 4] = st.uid;
+      stats[o + 5] = st.gid;
+      stats[o + 6] = st.size;
+      stats[o + 7] = st.atimeNs;
+      stats[o + 8] = st.mtimeNs;
+      stats[o + 9] = st.ctimeNs;
+    } catch (err) {
+      errors.push([i, err && err.code, String(err && err.message || err)]);
+    }
+  }
+  parentPort.postMessage({ seq: m.seq, names, stats: stats.buffer, errors }, [stats.buffer]);
+});
+`;
+
+const S_IFMT = Number(constants.S_IFMT);
+
+/** {@link EntryStats} read from the worker's buffer. */
+class ListedStats implements EntryStats {
+  readonly dev: bigint;
+  readonly ino: bigint;
+  readonly mode: bigint;
+  readonly nlink: bigint;
+  readonly uid: bigint;
+  readonly gid: bigint;
+  readonly size: bigint;
+  readonly atimeNs: bigint;
+  readonly mtimeNs: bigint;
+  readonly ctimeNs: bigint;
+  private readonly type: number;
+
+  constructor(a: BigInt64Array, o: number) {
+    this.dev = BigInt.asUintN(64, a[o]!);
+    this.ino = BigInt.asUintN(64, a[o + 1]!);
+    this.mode = a[o + 2]!;
+    this.nlink = a[o + 3]!;
+    this.uid = a[o + 4]!;
+    this.gid = a[o + 5]!;
+    this.size = a[o + 6]!;
+    this.atimeNs = a[o + 7]!;
+    this.mtimeNs = a[o + 8]!;
+    this.ctimeNs = a[o + 9]!;
+    this.type = Number(this.mode) & S_IFMT;
+  }
+
+  isFile(): boolean {
+    return this.type === constants.S_IFREG;
+  }
+  isDirectory(): boolean {
+    return this.type === constants.S_IFDIR;
+  }
+  isSymbolicLink(): boolean {
+    return this.type === constants.S_IFLNK;
+  }
+  isFIFO(): boolean {
+    return this.type === constants.S_IFIFO;
+  }
+  isSocket(): boolean {
+    return this.type === constants.S_IFSOCK;
+  }
+  isBlockDevice(): boolean {
+    return this.type === constants.S_IFBLK;
+  }
+  isCharacterDevice(): boolean {
+    return this.type === constants.S_IFCHR;
+  }
+}
+
+interface Answer {
+  seq: number;
+  names?: string[];
+  stats?: ArrayBuffer;
+  errors?: [number, string | undefined, string][];
+  error?: { code: string | undefined; message: string };
+}
+
+function errnoError(code: string | undefined, message: string): NodeJS.ErrnoException {
+  return Object.assign(new Error(message), { code });
+}
+
+/**
+ * Lists directories on one worker thread; see the module comment. Call {@link close} when
+ * done (the worker keeps the process alive until then).
+ */
+export class Lister {
+  private readonly threaded: boolean;
+  private worker: Worker | undefined;
+  private readonly waiting = new Map<number, { resolve: (m: Answer) => void; reject: (e: Error) => void }>();
+  private seq = 0;
+  private failed: Error | undefined;
+
+  /** @param threaded false lists on the calling thread (same results, no worker). */
+  constructor(threaded = true) {
+    this.threaded = threaded;
+  }
+
+  private start(): Worker {
+    const w = new Worker(LISTER_SOURCE, { eval: true });
+    w.on('message', (m: Answer) => {
+      const p = this.waiting.get(m.seq);
+      this.waiting.delete(m.seq);
+      p?.resolve(m);
+    });
+    w.on('error', (err) => {
+      this.failed = new ClawbackError('INTERNAL', `directory lister thread failed: ${err.message}`, { cause: err });
+      for (const p of this.waiting.values()) p.reject(this.failed);
+      this.waiting.clear();
+    });
+    return w;
+  }
+
+  /**
+   * Lists directory `dir` (an absolute path): its entries in canonical order (by the UTF-8
+   * bytes of their names), each with its `lstat` or the error of that `lstat`.
+   * @throws the fs error of `readdir` (ENOENT, EACCES, ENOTDIR, …) with its `code`;
+   *   ClawbackError 'INTERNAL' when the worker thread failed.
+   */
+  async list(dir: string): Promise<ListedEntry[]> {
+    if (this.failed) throw this.failed;
+    if (!this.threaded) return listHere(dir);
+    this.worker ??= this.start();
+    const seq = this.seq++;
+    const m = await new Promise<Answer>((resolve, reject) => {
+      this.waiting.set(seq, { resolve, reject });
+      this.worker!.postMessage({ seq, dir });
+    });
+    if (m.error) throw errnoError(m.error.code, m.error.message);
+    const names = m.names!;
+    const stats = new BigInt64Array(m.stats!);
+    const failed = new Map<number, NodeJS.ErrnoException>();
+    for (const [i, code, message] of m.errors!) failed.set(i, errnoError(code, message));
+    const out = new Array<ListedEntry>(names.length);
+    for (let i = 0; i < names.length; i++) {
+      const error = failed.get(i);
+      out[i] = error ? { name: names[i]!, error } : { name: names[i]!, stats: new ListedStats(stats, i * FIELDS) };
+    }
+    return out;
+  }
+
+  /** Stops the worker thread (idempotent). */
+  async close(): Promise<void> {
+    const w = this.worker;
+    this.worker = undefined;
+    if (w) await w.terminate();
+  }
+}
+
+/** {@link Lister.list} on the calling thread. */
+function listHere(dir: string): ListedEntry[] {
+  const prefix = dir.endsWith('/') ? dir : `${dir}/`;
+  return sortByName(readdirSync(dir)).map((name): ListedEntry => {
+    try {
+      return { name, stats: lstatSync(prefix + name, { bigint: true }) };
+    } catch (err) {
+      return { name, error: err as NodeJS.ErrnoException };
+    }
+  });
+}

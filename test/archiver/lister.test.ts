@@ -1,0 +1,86 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { execFileSync } from 'node:child_process';
+import { lstatSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Lister, type ListedEntry } from '../../src/archiver/lister.js';
+import { sortByName } from '../../src/tree/node.js';
+
+const FIELDS = ['dev', 'ino', 'mode', 'nlink', 'uid', 'gid', 'size', 'mtimeNs', 'ctimeNs'] as const;
+const KINDS = ['isFile', 'isDirectory', 'isSymbolicLink', 'isFIFO', 'isSocket', 'isBlockDevice', 'isCharacterDevice'] as const;
+
+describe('Lister', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'clawback-lister-'));
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  function populate(): void {
+    writeFileSync(join(dir, 'b.txt'), 'hello');
+    writeFileSync(join(dir, 'Z'), '');
+    writeFileSync(join(dir, 'é-accent'), 'x'.repeat(1000));
+    writeFileSync(join(dir, '\u{1F600}-emoji'), 'y');
+    writeFileSync(join(dir, '\uFF21-fullwidth'), 'z');
+    mkdirSync(join(dir, 'sub'));
+    symlinkSync('b.txt', join(dir, 'link'));
+    symlinkSync('/nonexistent/target', join(dir, 'dangling'));
+    execFileSync('mkfifo', [join(dir, 'fifo')]);
+  }
+
+  function expectMatchesLstat(entries: ListedEntry[]): void {
+    for (const e of entries) {
+      expect(e.error).toBeUndefined();
+      const want = lstatSync(join(dir, e.name), { bigint: true });
+      for (const f of FIELDS) expect(e.stats![f], `${e.name} ${f}`).toBe(want[f]);
+      for (const k of KINDS) expect(e.stats![k](), `${e.name} ${k}`).toBe(want[k]());
+    }
+  }
+
+  for (const threaded of [true, false]) {
+    it(`lists entries in canonical order with their lstat (${threaded ? 'worker thread' : 'calling thread'})`, async () => {
+      populate();
+      const lister = new Lister(threaded);
+      try {
+        const entries = await lister.list(dir);
+        expect(entries.map((e) => e.name)).toEqual(sortByName(['b.txt', 'Z', 'é-accent', '\u{1F600}-emoji', '\uFF21-fullwidth', 'sub', 'link', 'dangling', 'fifo']));
+        expectMatchesLstat(entries);
+        expect(entries.find((e) => e.name === 'link')!.stats!.isSymbolicLink()).toBe(true);
+        expect(entries.find((e) => e.name === 'fifo')!.stats!.isFIFO()).toBe(true);
+        expect(await lister.list(join(dir, 'sub'))).toEqual([]);
+      } finally {
+        await lister.close();
+      }
+    });
+
+    it(`throws the fs error of readdir with its code (${threaded ? 'worker thread' : 'calling thread'})`, async () => {
+      writeFileSync(join(dir, 'file'), 'x');
+      const lister = new Lister(threaded);
+      try {
+        await expect(lister.list(join(dir, 'missing'))).rejects.toMatchObject({ code: 'ENOENT' });
+        await expect(lister.list(join(dir, 'file'))).rejects.toMatchObject({ code: 'ENOTDIR' });
+        // Still usable after an error.
+        expect((await lister.list(dir)).map((e) => e.name)).toEqual(['file']);
+      } finally {
+        await lister.close();
+      }
+    });
+  }
+
+  it('lists many directories concurrently, each answer to its own caller', async () => {
+    for (let d = 0; d < 20; d++) {
+      mkdirSync(join(dir, `d${d}`));
+      for (let f = 0; f <= d; f++) writeFileSync(join(dir, `d${d}`, `f${f}`), 'x'.repeat(f));
+    }
+    const lister = new Lister();
+    try {
+      const all = await Promise.all(Array.from({ length: 20 }, (_, d) => lister.list(join(dir, `d${d}`))));
+      all.forEach((entries, d) => {
+        expect(entries.length).toBe(d + 1);
+        for (const e of entries) expect(e.stats!.size).toBe(BigInt(Number(e.name.slice(1))));
+      });
+    } finally {
+      await lister.close();
+    }
+  });
+});
