@@ -150,6 +150,9 @@ interface UnchangedFile {
   entry: EntryInfo;
 }
 
+/** Files up to this size (bytes) are read, cut and hashed whole on the blob workers (FastCDC). */
+const WORKER_FILE_LIMIT = 8 << 20;
+
 /** Memory for parent tree packs (whole-pack reads, least recently used evicted), bytes. */
 const PARENT_PACK_CACHE = 32 << 20;
 /** Directories being listed at once. */
@@ -178,7 +181,7 @@ export class Archiver {
   private readonly problems: CaptureProblem[] = [];
   private readonly fileChunker: Chunker;
   private readonly sqliteChunker: Chunker;
-  /** Files up to this size (bytes) are one chunk: read and hashed on the blob workers. */
+  /** Files up to this size (bytes) are read, cut and hashed on the blob workers. */
   private readonly smallLimit: number;
   private readonly reads: ReadQueue;
   /** Larger files are read on this thread, one at a time (they share the reader's buffer). */
@@ -200,8 +203,11 @@ export class Archiver {
     this.opts = opts;
     this.fileChunker = repo.chunker('file');
     this.sqliteChunker = repo.chunker('sqlite');
-    this.smallLimit = singleChunkLimit(this.fileChunker);
-    this.reads = new ReadQueue(repo);
+    // FastCDC files are cut on the workers too, so they take files up to WORKER_FILE_LIMIT;
+    // with another chunker, only files that are always one chunk.
+    const cdc = this.fileChunker.params.algorithm === 'fastcdc-2020';
+    this.smallLimit = cdc ? Math.max(WORKER_FILE_LIMIT, singleChunkLimit(this.fileChunker)) : singleChunkLimit(this.fileChunker);
+    this.reads = new ReadQueue(repo, cdc ? this.fileChunker : undefined);
     this.parentPacks = new PackCache(repo.backend, PARENT_PACK_CACHE);
   }
 
@@ -501,8 +507,8 @@ export class Archiver {
   }
 
   /**
-   * Saves a regular file's content: a small one (one chunk) read and hashed on the blob
-   * workers, a larger one (or one that grew since `lstat`) on this thread.
+   * Saves a regular file's content: one up to {@link smallLimit} read, cut and hashed on
+   * the blob workers, a larger one (or one that grew since `lstat`) on this thread.
    * @param size the size `lstat` saw, bytes.
    * @throws the fs error of a file that cannot be read.
    */
@@ -512,9 +518,13 @@ export class Archiver {
     try {
       if (r.kind === 'error') throw fsError(r);
       if (r.kind === 'grew') return await this.saveFileContent(abs, this.fileChunker, undefined);
-      if (r.data.byteLength === 0) return { content: [], size: 0 };
-      await this.repo.saveBlob('data', r.data, r.id);
-      return { content: [r.id], size: r.data.byteLength };
+      let pos = 0;
+      for (let k = 0; k < r.ids.length; k++) {
+        const len = r.lengths[k]!;
+        await this.repo.saveBlob('data', r.data.subarray(pos, pos + len), r.ids[k]);
+        pos += len;
+      }
+      return { content: r.ids, size: r.data.byteLength };
     } finally {
       this.reads.done(size);
     }

@@ -9,6 +9,7 @@
  *   message per batch) and bounds the bytes being read at once.
  */
 import type { HashedFile } from '../repository/seal-pool.js';
+import type { Chunker } from '../chunker/index.js';
 import type { Repository } from '../repository/repository.js';
 import { Budget } from '../util/budget.js';
 
@@ -65,14 +66,17 @@ interface Pending {
  */
 export class ReadQueue {
   private readonly repo: Repository;
+  private readonly chunker: Chunker | undefined;
   private readonly limits: ReadQueueLimits;
   private batch: Pending[] = [];
   private batchBytes = 0;
   /** Bytes (by size hint) read and not yet handed back; granted first come, first served. */
   private readonly inFlight: Budget;
 
-  constructor(repo: Repository, limits: ReadQueueLimits = DEFAULT_READ_QUEUE_LIMITS) {
+  /** @param chunker cuts the files on the workers (see `Repository.hashFiles`); none: one chunk each. */
+  constructor(repo: Repository, chunker?: Chunker, limits: ReadQueueLimits = DEFAULT_READ_QUEUE_LIMITS) {
     this.repo = repo;
+    this.chunker = chunker;
     this.limits = limits;
     this.inFlight = new Budget(limits.inFlightBytes);
   }
@@ -107,7 +111,7 @@ export class ReadQueue {
     const batch = this.batch;
     this.batch = [];
     this.batchBytes = 0;
-    this.repo.hashFiles(batch.map((p) => p.path), batch.map((p) => p.hint)).then(
+    this.repo.hashFiles(batch.map((p) => p.path), batch.map((p) => p.hint), this.chunker).then(
       (results) => batch.forEach((p, i) => p.resolve(results[i]!)),
       (err: unknown) => batch.forEach((p) => p.reject(err)),
     );

@@ -83,6 +83,16 @@ export function fastcdcMasks(avgSize: number): { maskS: number; maskL: number } 
   return { maskS: spreadMask(b + 2), maskL: spreadMask(b - 2) };
 }
 
+/** The constants of one {@link FastCdcChunker}; see {@link FastCdcChunker.spec}. */
+export interface FastCdcSpec {
+  minSize: number;
+  avgSize: number;
+  maxSize: number;
+  maskS: number;
+  maskL: number;
+  gear: Int32Array;
+}
+
 /**
  * FastCDC chunker (normalized chunking level 2, 32-bit Gear hash, secret gear table).
  * Stateless: {@link FastCdcChunker.cut} is a pure function of its arguments, so one
@@ -118,6 +128,15 @@ export class FastCdcChunker implements Chunker {
     this.#maskL = maskL | 0;
     const gear = deriveGearTable(seed);
     this.#gear = new Int32Array(gear.buffer, gear.byteOffset, gear.length);
+  }
+
+  /**
+   * Everything {@link cut} computes with, for a second implementation of the same cut
+   * (the blob workers chunk files themselves, repository/worker-source.ts): sizes in
+   * bytes, masks as signed 32-bit integers, and a copy of the gear table.
+   */
+  spec(): FastCdcSpec {
+    return { minSize: this.minSize, avgSize: this.avgSize, maxSize: this.maxSize, maskS: this.#maskS, maskL: this.#maskL, gear: this.#gear.slice() };
   }
 
   /**

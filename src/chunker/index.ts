@@ -11,7 +11,7 @@
  */
 
 import { ClawbackError } from '../errors.js';
-import { FastCdcChunker } from './fastcdc.js';
+import { FastCdcChunker, type FastCdcSpec } from './fastcdc.js';
 import { FixedChunker } from './fixed.js';
 import { validateChunkerParams } from './params.js';
 import type { ChunkerParams } from './params.js';
@@ -19,6 +19,12 @@ import type { ChunkerParams } from './params.js';
 export type { ChunkerParams } from './params.js';
 export { DEFAULT_CHUNKER, DEFAULT_SQLITE_CHUNKER, validateChunkerParams } from './params.js';
 export { deriveGearTable } from './gear.js';
+export type { FastCdcSpec } from './fastcdc.js';
+
+/** The FastCDC constants of `chunker` (see `FastCdcChunker.spec`), or undefined for another algorithm. */
+export function fastCdcSpec(chunker: Chunker): FastCdcSpec | undefined {
+  return chunker instanceof FastCdcChunker ? chunker.spec() : undefined;
+}
 
 /**
  * A chunking algorithm with fixed parameters. Implementations are stateless: `cut` is a

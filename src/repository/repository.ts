@@ -470,13 +470,14 @@ export class Repository {
   }
 
   /**
-   * Reads whole small files and computes their blob ids on the blob workers (see
-   * {@link SealPool.hashFiles}); the archiver saves the contents it does not find indexed.
+   * Reads whole files, cuts them with `chunker` and computes the chunks' blob ids on the
+   * blob workers (see {@link SealPool.hashFiles}); the archiver saves the chunks it does not
+   * find indexed.
    * @param hints each file's expected size in bytes (from `lstat`).
    */
-  async hashFiles(paths: string[], hints: number[]): Promise<HashedFile[]> {
+  async hashFiles(paths: string[], hints: number[], chunker?: Chunker): Promise<HashedFile[]> {
     await this.blobSaver();
-    return this.pool!.hashFiles(paths, hints);
+    return this.pool!.hashFiles(paths, hints, chunker);
   }
 
   /** Counters of blobs written since open. */

@@ -15,13 +15,17 @@ import { openSync, readSync, closeSync, constants } from 'node:fs';
 import { ClawbackError } from '../errors.js';
 import { sealEnvelope, type Cipher } from '../crypto/envelope.js';
 import { blobId } from '../crypto/hash.js';
+import { chunkBuffer, fastCdcSpec, type Chunker, type FastCdcSpec } from '../chunker/index.js';
 import type { BlobId } from '../ids.js';
 import { WORKER_SOURCE } from './worker-source.js';
 
 /** One file read and hashed by {@link SealPool.hashFiles}. */
 export type HashedFile =
-  /** The whole content (a view into a buffer shared with the batch) and its blob id. */
-  | { kind: 'read'; data: Buffer; id: BlobId }
+  /**
+   * The whole content (a view into a buffer shared with the batch), cut into chunks: their
+   * lengths in bytes and blob ids, in order (none for an empty file).
+   */
+  | { kind: 'read'; data: Buffer; lengths: number[]; ids: BlobId[] }
   /** The file had more bytes than its size hint: it changed since it was stat'ed. */
   | { kind: 'grew' }
   /** Opening or reading failed: the fs error's code (ENOENT, EACCES, ELOOP, …) and message. */
@@ -32,7 +36,7 @@ interface Answer {
   seq: number;
   buf?: ArrayBuffer;
   lengths?: number[];
-  files?: ({ offset: number; length: number; id: string } | { grew: true } | { code?: string; message: string })[];
+  files?: ({ offset: number; length: number; ids: string[]; lens: number[] } | { grew: true } | { code?: string; message: string })[];
   error?: string;
 }
 
@@ -133,17 +137,19 @@ export class SealPool {
   }
 
   /**
-   * Reads the files at `paths` whole and computes their blob ids, on a worker. Each file is
-   * expected to hold at most `hints[i]` bytes (its size from `lstat`, bytes); one holding
-   * more is reported as `grew`. Files are opened with O_NOFOLLOW. Never rejects for a
-   * single file: fs errors come back per file.
+   * Reads the files at `paths` whole, cuts each into chunks with `chunker` (a FastCDC
+   * chunker; without one, or with another algorithm, each file is one chunk) and computes
+   * the chunks' blob ids, on a worker. Each file is expected to hold at most `hints[i]`
+   * bytes (its size from `lstat`, bytes); one holding more is reported as `grew`. Files are
+   * opened with O_NOFOLLOW. Never rejects for a single file: fs errors come back per file.
    * @throws ClawbackError 'INTERNAL' if the worker failed.
    */
-  hashFiles(paths: string[], hints: number[]): Promise<HashedFile[]> {
+  hashFiles(paths: string[], hints: number[], chunker?: Chunker): Promise<HashedFile[]> {
     if (this.failed) return Promise.reject(this.failed);
-    if (this.workers.length === 0) return Promise.resolve(paths.map((p, i) => this.hashFileHere(p, hints[i]!)));
+    const cdc = chunker && this.cdcSpec(chunker);
+    if (this.workers.length === 0) return Promise.resolve(paths.map((p, i) => this.hashFileHere(p, hints[i]!, cdc ? chunker : undefined)));
     return new Promise<HashedFile[]>((resolve, reject) => {
-      this.post({ kind: 'read', paths, hints }, [], {
+      this.post({ kind: 'read', paths, hints, cdc }, [], {
         fail: reject,
         answer: (m) => {
           if (!m.buf || !m.files || m.files.length !== paths.length) return reject(new ClawbackError('INTERNAL', 'blob worker answered a read with the wrong number of files'));
@@ -151,7 +157,7 @@ export class SealPool {
           resolve(
             m.files.map((f): HashedFile => {
               if ('grew' in f) return { kind: 'grew' };
-              if ('id' in f) return { kind: 'read', data: out.subarray(f.offset, f.offset + f.length), id: f.id };
+              if ('ids' in f) return { kind: 'read', data: out.subarray(f.offset, f.offset + f.length), lengths: f.lens, ids: f.ids };
               return { kind: 'error', code: f.code, message: f.message };
             }),
           );
@@ -160,8 +166,20 @@ export class SealPool {
     });
   }
 
+  /** FastCDC constants per chunker, computed once (sent with every read message). */
+  private readonly specs = new WeakMap<Chunker, FastCdcSpec | null>();
+
+  private cdcSpec(chunker: Chunker): FastCdcSpec | undefined {
+    let spec = this.specs.get(chunker);
+    if (spec === undefined) {
+      spec = fastCdcSpec(chunker) ?? null;
+      this.specs.set(chunker, spec);
+    }
+    return spec ?? undefined;
+  }
+
   /** {@link hashFiles} of one file on the calling thread (a pool without workers). */
-  private hashFileHere(path: string, hint: number): HashedFile {
+  private hashFileHere(path: string, hint: number, chunker: Chunker | undefined): HashedFile {
     let fd: number | undefined;
     try {
       fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
@@ -174,7 +192,14 @@ export class SealPool {
         if (n === buf.length) return { kind: 'grew' };
       }
       const data = buf.subarray(0, n);
-      return { kind: 'read', data, id: blobId(this.hashKey, data) };
+      const lengths = n === 0 ? [] : chunker ? [...chunkBuffer(chunker, data)] : [n];
+      const ids: BlobId[] = [];
+      let pos = 0;
+      for (const len of lengths) {
+        ids.push(blobId(this.hashKey, data.subarray(pos, pos + len)));
+        pos += len;
+      }
+      return { kind: 'read', data, lengths, ids };
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
       return { kind: 'error', code: e.code, message: e.message };

@@ -9,11 +9,15 @@
  *   sum(lengths) bytes). Answer `{ seq, buf, lengths }`: the envelopes back to back, in the
  *   format of crypto/envelope.ts `sealEnvelope` (codec byte, zstd only when it shrinks the
  *   blob, AES-256-GCM with a random 12-byte nonce when a key is set).
- * - `{ kind: 'read', seq, paths, hints }`: read each file whole (O_NOFOLLOW) into a slot of
- *   `hints[i] + 1` bytes and hash it (keyed BLAKE3 with the repository's hash key). Answer
- *   `{ seq, buf, files }` with, per file, `{ offset, length, id }` (content at
- *   `buf[offset, offset + length)`), `{ grew: true }` when the file had more than
- *   `hints[i]` bytes (the caller reads it itself), or `{ code, message }` for an fs error.
+ * - `{ kind: 'read', seq, paths, hints, cdc? }`: read each file whole (O_NOFOLLOW) into a
+ *   slot of `hints[i] + 1` bytes, cut it into chunks with FastCDC when `cdc` (a
+ *   chunker/fastcdc.ts `FastCdcSpec`) is given and the file is longer than `cdc.minSize`,
+ *   and hash each chunk (keyed BLAKE3 with the repository's hash key). Answer
+ *   `{ seq, buf, files }` with, per file, `{ offset, length, ids, lens }` (content at
+ *   `buf[offset, offset + length)`, chunk lengths and ids in order), `{ grew: true }` when
+ *   the file had more than `hints[i]` bytes (the caller reads it itself), or
+ *   `{ code, message }` for an fs error. The cut is the same as `FastCdcChunker.cut` at
+ *   end of stream (test/repository checks that both agree).
  * - Any failure of a whole message: `{ seq, error }`.
  */
 export const WORKER_SOURCE = `
@@ -63,6 +67,40 @@ function seal(msg) {
   for (const p of parts) for (const b of p) { out.set(b, at); at += b.length; }
   parentPort.postMessage({ seq: msg.seq, buf: out.buffer, lengths }, [out.buffer]);
 }
+// FastCdcChunker.cut with eof = true (chunker/fastcdc.ts).
+function cdcCut(buf, start, end, c) {
+  const n = end - start;
+  if (n <= c.minSize) return n;
+  const limit = n < c.maxSize ? n : c.maxSize;
+  const gear = c.gear;
+  let fp = 0;
+  let i = start + c.minSize;
+  let stop = start + (c.avgSize < limit ? c.avgSize : limit);
+  let mask = c.maskS;
+  for (; i < stop; i++) {
+    fp = ((fp << 1) + gear[buf[i]]) | 0;
+    if ((fp & mask) === 0) return i - start + 1;
+  }
+  stop = start + limit;
+  mask = c.maskL;
+  for (; i < stop; i++) {
+    fp = ((fp << 1) + gear[buf[i]]) | 0;
+    if ((fp & mask) === 0) return i - start + 1;
+  }
+  return limit;
+}
+function hashChunks(buf, start, end, cdc) {
+  const ids = [], lens = [];
+  let pos = start;
+  do {
+    const len = cdc ? cdcCut(buf, pos, end, cdc) : end - pos;
+    hasher.reset();
+    ids.push(hasher.update(buf.subarray(pos, pos + len)).digestBuffer().toString('hex'));
+    lens.push(len);
+    pos += len;
+  } while (pos < end);
+  return { ids, lens };
+}
 const OPEN_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW;
 function read(msg) {
   let total = 0;
@@ -84,10 +122,11 @@ function read(msg) {
       }
       if (n === cap) {
         files.push({ grew: true });
+      } else if (n === 0) {
+        files.push({ offset: at, length: 0, ids: [], lens: [] });
       } else {
-        hasher.reset();
-        const id = hasher.update(out.subarray(at, at + n)).digestBuffer().toString('hex');
-        files.push({ offset: at, length: n, id });
+        const { ids, lens } = hashChunks(out, at, at + n, msg.cdc);
+        files.push({ offset: at, length: n, ids, lens });
       }
     } catch (err) {
       files.push({ code: err && err.code, message: String(err && err.message || err) });

@@ -112,7 +112,7 @@ describe('walk flow control', () => {
     await mkdir(src);
     const sizes = Array.from({ length: 40 }, (_, i) => 100 + ((i * 37) % 9) * 100);
     for (let i = 0; i < sizes.length; i++) await writeFile(join(src, `f${i}`), Buffer.alloc(sizes[i]!, i));
-    const q = new ReadQueue(repo, { batchFiles: 3, batchBytes: 1000, inFlightBytes: 2500 });
+    const q = new ReadQueue(repo, undefined, { batchFiles: 3, batchBytes: 1000, inFlightBytes: 2500 });
     let held = 0;
     let most = 0;
     await Promise.all(
@@ -120,7 +120,7 @@ describe('walk flow control', () => {
         const r = await q.read(join(src, `f${i}`), size);
         held += size;
         most = Math.max(most, held);
-        expect(r).toMatchObject({ kind: 'read', id: repo.blobId(Buffer.alloc(size, i)) });
+        expect(r).toMatchObject({ kind: 'read', ids: [repo.blobId(Buffer.alloc(size, i))] });
         await new Promise((res) => setTimeout(res, 1));
         held -= size;
         q.done(size);

@@ -1,4 +1,5 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { fc, test as fcTest } from '@fast-check/vitest';
 import { mkdtemp, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { randomBytes } from 'node:crypto';
@@ -11,6 +12,7 @@ import { SealPool } from '../../src/repository/seal-pool.js';
 import { aesCipher, noneCipher, openEnvelope } from '../../src/crypto/envelope.js';
 import { ClawbackError } from '../../src/errors.js';
 import { blobId } from '../../src/crypto/hash.js';
+import { chunkBuffer, createChunker } from '../../src/chunker/index.js';
 import { FAST_INIT, makeTmp } from '../helpers/tmp.js';
 
 let tmp: { dir: string; cleanup: () => Promise<void> };
@@ -171,8 +173,8 @@ describe('seal pool', () => {
       for (const threads of [2, 0]) {
         const pool = new SealPool(noneCipher, undefined, hashKey, 3, threads);
         const got = await pool.hashFiles(paths, hints);
-        expect(got[0]).toEqual({ kind: 'read', data: a, id: blobId(hashKey, a) });
-        expect(got[1]).toEqual({ kind: 'read', data: Buffer.alloc(0), id: blobId(hashKey, Buffer.alloc(0)) });
+        expect(got[0]).toEqual({ kind: 'read', data: a, lengths: [a.length], ids: [blobId(hashKey, a)] });
+        expect(got[1]).toEqual({ kind: 'read', data: Buffer.alloc(0), lengths: [], ids: [] });
         expect(got[2]).toEqual({ kind: 'grew' });
         expect(got[3]).toMatchObject({ kind: 'error', code: 'ENOENT' });
         // O_NOFOLLOW: a symlink where a file was is never followed.
@@ -183,6 +185,47 @@ describe('seal pool', () => {
       await rm(dir, { recursive: true, force: true });
     }
   });
+});
+
+describe('seal pool cuts files like the chunker', () => {
+  // The workers carry their own copy of FastCDC's cut (worker-source.ts): it must agree
+  // with FastCdcChunker on every input, at every size around min/avg/max.
+  const chunker = createChunker({ algorithm: 'fastcdc-2020', minSize: 1024, avgSize: 4096, maxSize: 16384 }, Buffer.alloc(32, 3));
+  const hashKey = Buffer.alloc(32, 5);
+  let dir: string;
+  const pools = [new SealPool(noneCipher, undefined, hashKey, 3, 2), new SealPool(noneCipher, undefined, hashKey, 3, 0)];
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'clawback-pool-cdc-'));
+  });
+  afterAll(async () => {
+    await Promise.all(pools.map((p) => p.close()));
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  fcTest.prop([fc.array(fc.uint8Array({ minLength: 0, maxLength: 70_000 }), { minLength: 1, maxLength: 4 }), fc.boolean()], { numRuns: 30 })(
+    'same boundaries and ids as chunkBuffer + blobId, on workers and on the calling thread',
+    async (contents, lowEntropy) => {
+      // Low-entropy data (few distinct bytes) makes cuts at max size and at min size likely.
+      const datas = contents.map((c) => (lowEntropy ? c.map((b) => b & 1) : c));
+      const paths = await Promise.all(
+        datas.map(async (d, i) => {
+          const p = join(dir, `f${i}-${Math.random().toString(36).slice(2)}`);
+          await writeFile(p, d);
+          return p;
+        }),
+      );
+      for (const pool of pools) {
+        const got = await pool.hashFiles(paths, datas.map((d) => d.length), chunker);
+        got.forEach((g, i) => {
+          const d = Buffer.from(datas[i]!);
+          const lengths = d.length === 0 ? [] : chunkBuffer(chunker, d);
+          let pos = 0;
+          const ids = lengths.map((len) => blobId(hashKey, d.subarray(pos, (pos += len))));
+          expect(g).toEqual({ kind: 'read', data: d, lengths, ids });
+        });
+      }
+    },
+  );
 });
 
 it('errors carry codes', () => {
