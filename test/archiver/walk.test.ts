@@ -12,6 +12,7 @@ import { archive } from '../../src/archiver/archiver.js';
 import { ReadQueue, Slots } from '../../src/archiver/read-queue.js';
 import { restoreTree } from '../../src/restorer/restorer.js';
 import { decodeTree } from '../../src/tree/codec.js';
+import { chunkBuffer } from '../../src/chunker/index.js';
 import { snapshotFs } from '../helpers/compare.js';
 import { FAST_INIT, makeTmp } from '../helpers/tmp.js';
 
@@ -89,6 +90,26 @@ describe('archiver walk', () => {
     const out = join(tmp.dir, 'out');
     await restoreTree(repo, result.tree, out);
     expect(await snapshotFs(out)).toEqual(await snapshotFs(src));
+  });
+
+  it('files cut on the workers, on this thread and streamed get the same chunks as chunkBuffer', async () => {
+    const src = join(tmp.dir, 'src');
+    await mkdir(src);
+    // With FAST_INIT's chunker (min 1 KiB, max 16 KiB), all of these are cut on the workers,
+    // except the one above the workers' 8 MiB limit, which is read on this thread.
+    const rand = (n: number, seed: number) => Buffer.from(Array.from({ length: n }, (_, i) => (Math.imul(i + seed, 2654435761) >>> 13) & 255));
+    const files: Record<string, Buffer> = { one: rand(900, 1), few: rand(40_000, 2), many: rand(300_000, 3), big: rand((8 << 20) + 5000, 4) };
+    for (const [name, data] of Object.entries(files)) await writeFile(join(src, name), data);
+    const result = await archive(repo, { paths: [src] });
+    await repo.flush();
+    const root = decodeTree(await repo.loadBlob(result.tree));
+    const chunker = repo.chunker('file');
+    for (const node of root.nodes) {
+      const data = files[node.name]!;
+      let pos = 0;
+      const ids = chunkBuffer(chunker, data).map((len) => repo.blobId(data.subarray(pos, (pos += len))));
+      expect(node.content, node.name).toEqual(ids);
+    }
   });
 });
 
