@@ -27,6 +27,12 @@ export interface WithRepoOptions {
   autoInit?: boolean;
   /** Lock to hold while `fn` runs; default `shared`. */
   lock?: LockMode;
+  /**
+   * Loaders (`lazy` imports of cli/lazy.ts, `preloadIndexCache`) of code `fn` needs, started
+   * while the repository's key is derived (scrypt leaves this thread idle) instead of when
+   * `fn` first awaits them. Their errors surface only where `fn` awaits them.
+   */
+  preload?: readonly (() => unknown)[];
 }
 
 /**
@@ -60,10 +66,10 @@ export class Context {
     this.opts = opts;
   }
 
-  /** Builds the context of the command that is running. */
-  static of(io: CliIo, cmd: Command): Context {
+  /** Builds the context of the command that is running (reading the config file). */
+  static async of(io: CliIo, cmd: Command): Promise<Context> {
     const opts = cmd.optsWithGlobals<GlobalOptions>();
-    return new Context(ioWithConfig(io, opts.config), opts);
+    return new Context(await ioWithConfig(io, opts.config), opts);
   }
 
   get json(): boolean {
@@ -183,9 +189,10 @@ export class Context {
    * @throws ClawbackError 'REPO_NOT_FOUND', 'WRONG_PASSWORD'; 'USAGE' for an S3
    *   auto-init without a password.
    */
-  async openRepo(autoInit = false): Promise<Repository> {
+  async openRepo(autoInit = false, preload: readonly (() => unknown)[] = []): Promise<Repository> {
     const backend = await this.backend();
-    const options = this.repoOptions();
+    const options: OpenOptions = this.repoOptions();
+    if (preload.length > 0) options.onKeyDerivation = () => preload.forEach((load) => void Promise.resolve(load()).catch(() => undefined));
     if (autoInit && this.isDefaultLocation && !(await backend.isRepository())) {
       const password = await this.configuredPassword();
       if (password === undefined && this.isS3()) {
@@ -216,7 +223,7 @@ export class Context {
   async withRepo<T>(fn: (repo: Repository) => Promise<T>, options: WithRepoOptions | boolean = {}): Promise<T> {
     const o: WithRepoOptions = typeof options === 'boolean' ? { autoInit: options } : options;
     if (this.opts.retryLock !== undefined) parseDurationMs(this.opts.retryLock, '--retry-lock'); // USAGE before any I/O
-    const repo = await this.openRepo(o.autoInit ?? false);
+    const repo = await this.openRepo(o.autoInit ?? false, o.preload);
     let lock: Lock | undefined;
     try {
       lock = await this.lock(repo, o.lock ?? 'shared');

@@ -17,7 +17,6 @@ import { applyJobRetention } from '../scheduler/retention.js';
 import type { JobSteps, SnapshotOutcome } from '../scheduler/run-job.js';
 import type { CliIo } from './io.js';
 import { Context, type GlobalOptions } from './context.js';
-import { runGc } from './commands/gc.js';
 
 /** Environment variables that point an agent profile at its state dir. */
 const PROFILE_STATE_ENV: Record<string, string> = { openclaw: 'OPENCLAW_STATE_DIR', hermes: 'HERMES_HOME' };
@@ -155,6 +154,7 @@ export function cliJobSteps(base: CliIo, opts: GlobalOptions, job: JobConfig, cf
   if (gc !== undefined) {
     steps.gc = async (signal) => {
       const ctx = new Context(jobIo(base, env, signal, out), inheritedFlags(opts, job));
+      const { runGc } = await import('./actions/gc.js');
       await ctx.withRepo((repo) => runGc(ctx, repo, { maxUnused: gc.maxUnused }), { lock: 'exclusive' });
     };
   }

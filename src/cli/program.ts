@@ -1,6 +1,11 @@
 /**
  * The root command: global options and every subcommand. `createProgram(io)` builds a
  * fresh program per run so tests can call it in-process.
+ *
+ * Start-up cost: `commands/*.ts` only define the commands (names, options, help) and import
+ * nothing but commander; each action imports its implementation (`actions/*.ts`, and
+ * through it the library) when it runs, so `--version`, `--help` and every command load
+ * only what they use.
  */
 import { Command, Option } from 'commander';
 import { VERSION } from '../version.js';

@@ -1,8 +1,9 @@
 /**
  * Progress display: a cli-progress bar on a TTY (at most 10 redraws a second), nothing on
- * a pipe, with --json or with --quiet.
+ * a pipe, with --json or with --quiet. cli-progress is loaded only when a bar is drawn.
  */
-import cliProgress from 'cli-progress';
+import { createRequire } from 'node:module';
+import type * as CliProgress from 'cli-progress';
 import type { Progress, ProgressState } from '../progress.js';
 import type { Context } from './context.js';
 import { formatBytes } from './format.js';
@@ -12,6 +13,7 @@ export function makeProgress(ctx: Context, phase: string, totals: { filesTotal?:
   const warn = (m: string) => ctx.warn(m);
   if (!ctx.io.stderrIsTTY || ctx.json || ctx.opts.quiet) return { warn };
   const color = ctx.io.env['NO_COLOR'] === undefined;
+  const cliProgress = createRequire(import.meta.url)('cli-progress') as typeof CliProgress;
   const bar = new cliProgress.SingleBar(
     {
       stream: { write: (s: string) => (ctx.io.stderr(s), true), isTTY: true, columns: 100, cursorTo: () => true, moveCursor: () => true, clearLine: () => true } as unknown as NodeJS.WriteStream,

@@ -8,10 +8,18 @@ import { createRequire } from 'node:module';
 import { ClawbackError } from '../errors.js';
 
 type Binding = typeof import('zstd-napi/binding.js');
-// zstd-napi's binding is CommonJS without named ESM exports.
-const { CCtx, DCtx, compressBound } = createRequire(import.meta.url)('zstd-napi/binding.js') as Binding;
 type CCtx = InstanceType<Binding['CCtx']>;
 type DCtx = InstanceType<Binding['DCtx']>;
+
+let binding: Binding | undefined;
+
+/**
+ * zstd-napi's native binding (CommonJS without named ESM exports), loaded on first use or
+ * by {@link loadZstdNative} (opening a repository loads it while scrypt runs).
+ */
+export function loadZstdNative(): Binding {
+  return (binding ??= createRequire(import.meta.url)('zstd-napi/binding.js') as Binding);
+}
 
 let cctx: CCtx | undefined;
 let dctx: DCtx | undefined;
@@ -23,6 +31,7 @@ let dctx: DCtx | undefined;
  */
 export function zstdCompress(data: Uint8Array, level: number): Buffer | undefined {
   if (data.byteLength < 64) return undefined;
+  const { CCtx, compressBound } = loadZstdNative();
   cctx ??= new CCtx();
   const dst = Buffer.allocUnsafe(compressBound(data.byteLength));
   const n = cctx.compress(dst, data, level);
@@ -36,6 +45,7 @@ export function zstdCompress(data: Uint8Array, level: number): Buffer | undefine
  * @throws ClawbackError 'INTEGRITY' if the frame is invalid or its size differs.
  */
 export function zstdDecompress(frame: Uint8Array, rawLength: number, what: string): Buffer {
+  const { DCtx } = loadZstdNative();
   dctx ??= new DCtx();
   // One spare byte detects frames that would expand past rawLength.
   const dst = Buffer.allocUnsafe(rawLength + 1);

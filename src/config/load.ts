@@ -13,8 +13,7 @@
  * `${ENV}` substitution (`config/env.ts`; for openclaw.json only in the `backup` section) →
  * validation with defaults. Synchronous on purpose (a small file, read once per command).
  */
-import { readFileSync, statSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { dirname } from 'node:path';
 import JSON5 from 'json5';
 import { ClawbackError } from '../errors.js';
 import { substituteEnv } from './env.js';
@@ -23,60 +22,9 @@ import { isOpenClawDocument, parseOpenClawDocument } from './openclaw.js';
 import { homeFrom, type PathContext } from './reader.js';
 import { findPlaintextSecrets } from './secrets.js';
 import type { ClawbackConfig, ConfigWarning } from './types.js';
+import { emptyConfig, readConfigFile, type LoadConfigOptions } from './locate.js';
 
-/** Largest config file read, bytes. */
-export const MAX_CONFIG_BYTES = 4 << 20;
-
-/** The default config file for `env` (XDG_CONFIG_HOME, HOME). */
-export function defaultConfigPath(env: Record<string, string | undefined>): string {
-  const xdg = env['XDG_CONFIG_HOME'];
-  const base = xdg !== undefined && xdg !== '' ? xdg : join(homeFrom(env), '.config');
-  return join(base, 'clawback', 'config.json5');
-}
-
-/** Options of {@link loadConfig}. */
-export interface LoadConfigOptions {
-  /** `--config` value: a path, `false` for `--no-config`, undefined when not given. */
-  file?: string | false | undefined;
-  env: Record<string, string | undefined>;
-  /** For relative `--config` paths. */
-  cwd: string;
-}
-
-/** Which file {@link loadConfig} reads: `{ path, explicit }`, or undefined for none. */
-export function configFileFor(opts: LoadConfigOptions): { path: string; explicit: boolean } | undefined {
-  if (opts.file === false) return undefined;
-  if (opts.file !== undefined) return { path: resolve(opts.cwd, opts.file), explicit: true };
-  const fromEnv = opts.env['CLAWBACK_CONFIG'];
-  if (fromEnv !== undefined && fromEnv !== '') return { path: resolve(opts.cwd, fromEnv), explicit: true };
-  return { path: defaultConfigPath(opts.env), explicit: false };
-}
-
-/** An empty configuration (no file). */
-export function emptyConfig(): ClawbackConfig {
-  return { format: 'none', repository: {}, jobs: [], warnings: [] };
-}
-
-function readText(path: string, explicit: boolean): string | undefined {
-  let size: number;
-  try {
-    const st = statSync(path);
-    if (st.isDirectory()) throw new ClawbackError('USAGE', `config file ${path} is a directory: give the file`);
-    size = st.size;
-  } catch (err) {
-    if (err instanceof ClawbackError) throw err;
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' && !explicit) return undefined;
-    if (code === 'ENOENT') throw new ClawbackError('USAGE', `config file ${path} does not exist: check the path given with --config or CLAWBACK_CONFIG`, { cause: err });
-    throw new ClawbackError('USAGE', `cannot read config file ${path}: ${(err as Error).message}`, { cause: err });
-  }
-  if (size > MAX_CONFIG_BYTES) throw new ClawbackError('USAGE', `config file ${path} is ${size} bytes; at most ${MAX_CONFIG_BYTES} are read`);
-  try {
-    return readFileSync(path, 'utf8');
-  } catch (err) {
-    throw new ClawbackError('USAGE', `cannot read config file ${path}: ${(err as Error).message}`, { cause: err });
-  }
-}
+export { MAX_CONFIG_BYTES, configFileFor, defaultConfigPath, emptyConfig, readConfigText, readConfigFile, type LoadConfigOptions } from './locate.js';
 
 /**
  * Parses config text (see the module comment).
@@ -123,9 +71,7 @@ export function parseConfigText(text: string, path: string, env: Record<string, 
  * @throws ClawbackError `USAGE` (see {@link parseConfigText}; also a named file that does not exist).
  */
 export function loadConfig(opts: LoadConfigOptions): ClawbackConfig {
-  const which = configFileFor(opts);
-  if (which === undefined) return emptyConfig();
-  const text = readText(which.path, which.explicit);
-  if (text === undefined) return emptyConfig();
-  return parseConfigText(text, which.path, opts.env);
+  const file = readConfigFile(opts);
+  if (file === undefined) return emptyConfig();
+  return parseConfigText(file.text, file.path, opts.env);
 }

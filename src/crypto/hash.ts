@@ -6,9 +6,21 @@
  * - File ids (names of packs, index files, snapshots, key files) are plain BLAKE3-256 of the
  *   stored (already encrypted) bytes, so anyone can check a file against its name (b3sum).
  */
-import { Blake3Hasher, blake3 } from '@napi-rs/blake-hash';
+import { createRequire } from 'node:module';
+import type * as BlakeHash from '@napi-rs/blake-hash';
 import type { BlobId, FileId } from '../ids.js';
 import { ClawbackError } from '../errors.js';
+
+let native: typeof BlakeHash | undefined;
+
+/**
+ * @napi-rs/blake-hash, loaded on first use (or by {@link loadHashNative}): its loader probes
+ * the C library through a diagnostic report, about 10 ms that commands which hash nothing
+ * need not pay, and that opening a repository spends while scrypt runs.
+ */
+export function loadHashNative(): typeof BlakeHash {
+  return (native ??= createRequire(import.meta.url)('@napi-rs/blake-hash') as typeof BlakeHash);
+}
 
 /** Size of a BLAKE3 key in bytes. */
 export const HASH_KEY_BYTES = 32;
@@ -30,7 +42,7 @@ export function blobId(key: Uint8Array, data: Uint8Array): BlobId {
  * blob costs more than hashing a small blob, and each one holds native memory until the
  * garbage collector finds it (~150 MB over the kernel tree's 78.6k files).
  */
-let keyed: { key: Buffer; hasher: Blake3Hasher } | undefined;
+let keyed: { key: Buffer; hasher: BlakeHash.Blake3Hasher } | undefined;
 
 /** Keyed BLAKE3-256 of `data` as 32 raw bytes. */
 export function blobIdBytes(key: Uint8Array, data: Uint8Array): Buffer {
@@ -38,7 +50,7 @@ export function blobIdBytes(key: Uint8Array, data: Uint8Array): Buffer {
     throw new ClawbackError('INTERNAL', `BLAKE3 key must be ${HASH_KEY_BYTES} bytes, got ${key.byteLength}`);
   }
   const k = asBuffer(key);
-  if (!keyed || !keyed.key.equals(k)) keyed = { key: Buffer.from(k), hasher: Blake3Hasher.newKeyed(k) };
+  if (!keyed || !keyed.key.equals(k)) keyed = { key: Buffer.from(k), hasher: loadHashNative().Blake3Hasher.newKeyed(k) };
   const h = keyed.hasher;
   h.reset();
   return h.update(asBuffer(data)).digestBuffer();
@@ -46,12 +58,12 @@ export function blobIdBytes(key: Uint8Array, data: Uint8Array): Buffer {
 
 /** Unkeyed BLAKE3-256 of `data` as a hex {@link FileId}. */
 export function fileId(data: Uint8Array): FileId {
-  return blake3(asBuffer(data)).toString('hex');
+  return loadHashNative().blake3(asBuffer(data)).toString('hex');
 }
 
 /** An incremental unkeyed BLAKE3 hasher (for streaming verification of large files). */
 export function createFileHasher(): { update(data: Uint8Array): void; digestHex(): string } {
-  const h = new Blake3Hasher();
+  const h = new (loadHashNative().Blake3Hasher)();
   return {
     update(data) {
       h.update(asBuffer(data));

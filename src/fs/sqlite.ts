@@ -16,7 +16,8 @@
  * (https://www.sqlite.org/fileformat.html#the_database_header).
  */
 import { lstat, open, rename, rm, unlink } from 'node:fs/promises';
-import Database from 'better-sqlite3';
+import { createRequire } from 'node:module';
+import type Database from 'better-sqlite3';
 import { ClawbackError } from '../errors.js';
 import { pathExists as exists } from '../util/fs.js';
 import { backupSqliteOffThread, checkSqliteOffThread } from './sqlite-worker.js';
@@ -88,7 +89,10 @@ function sqliteMessage(err: unknown): string {
  * @throws whatever better-sqlite3 throws when the file cannot be opened.
  */
 export function checkSqlite(path: string, pragma: 'quick_check' | 'integrity_check' = 'quick_check'): string {
-  const db = new Database(path, { fileMustExist: true });
+  // Loaded here, not at import: the archiver and restorer import this module, and only
+  // this function uses SQLite on this thread (the worker loads its own copy).
+  const DatabaseCtor = createRequire(import.meta.url)('better-sqlite3') as typeof Database;
+  const db = new DatabaseCtor(path, { fileMustExist: true });
   try {
     const rows = db.pragma(pragma) as Record<string, unknown>[];
     const answers = rows.map((r) => String(Object.values(r)[0]));

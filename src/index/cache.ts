@@ -32,6 +32,7 @@ import { ClawbackError } from '../errors.js';
 import { fromHex, toHex, type BlobId, type FileId } from '../ids.js';
 import type { BlobType } from '../pack/format.js';
 import { INDEX_RECORD_BYTES, RECORD_ID_OFFSET, type IndexFile, type ScannedIndex } from './format.js';
+import { CacheDamagedError } from './cache-error.js';
 
 /** Where a blob is stored. */
 export interface BlobLocation {
@@ -64,12 +65,7 @@ function check(key: Buffer, value: Buffer): Buffer {
   return checker.update(key).update(value.subarray(0, VALUE_BYTES)).digestBuffer().subarray(0, CHECK_BYTES);
 }
 
-/** Thrown by lookups when the cache file is damaged; the repository rebuilds it. */
-export class CacheDamagedError extends ClawbackError {
-  constructor(path: string) {
-    super('INTEGRITY', `the local index cache at ${path} is damaged; it will be rebuilt from the repository's index files`);
-  }
-}
+export { CacheDamagedError };
 
 const LMDB_MAGIC = 0xbeefc0de;
 

@@ -8,11 +8,13 @@ import { join } from 'node:path';
 import type { Backend, FileType } from '../backend/backend.js';
 import { ClawbackError, isClawbackError } from '../errors.js';
 import { aesCipher, noneCipher, openEnvelope, randomKey, sealEnvelope, type Cipher } from '../crypto/envelope.js';
-import { blobId, fileId } from '../crypto/hash.js';
+import { blobId, fileId, loadHashNative } from '../crypto/hash.js';
+import { loadZstdNative } from '../compress/zstd.js';
 import { shortId, type BlobId, type FileId } from '../ids.js';
 import type { BlobType } from '../pack/format.js';
 import { decodeIndex, encodeIndex, MAX_INDEX_BYTES, scanIndex, type IndexedPack, type IndexFile, type ScannedIndex } from '../index/format.js';
-import { CacheDamagedError, IndexCache, type BlobLocation } from '../index/cache.js';
+import type { IndexCache, BlobLocation } from '../index/cache.js';
+import { CacheDamagedError } from '../index/cache-error.js';
 import { rm } from 'node:fs/promises';
 import { DEFAULT_CHUNKER, DEFAULT_SQLITE_CHUNKER, validateChunkerParams, type ChunkerParams } from '../chunker/params.js';
 import { createChunker, type Chunker } from '../chunker/index.js';
@@ -67,6 +69,33 @@ export interface OpenOptions {
   sealThreads?: number;
   /** Overrides of the blob saver's limits. */
   limits?: Partial<SaverLimits>;
+  /**
+   * Called once when {@link openRepository} starts deriving a key from the password: scrypt
+   * then runs on the thread pool for a while and leaves this thread idle, a moment to start
+   * loading code needed once the repository is open (see {@link preloadIndexCache}). Not
+   * called for unencrypted repositories. Errors it throws are ignored.
+   */
+  onKeyDerivation?: () => void;
+}
+
+/** The index cache module (LMDB), imported on first use. */
+let cacheModule: Promise<typeof import('../index/cache.js')> | undefined;
+
+function loadCacheModule(): Promise<typeof import('../index/cache.js')> {
+  if (!cacheModule) {
+    cacheModule = import('../index/cache.js');
+    cacheModule.catch(() => undefined); // a failure surfaces where the cache is opened
+  }
+  return cacheModule;
+}
+
+/**
+ * Starts loading the local index cache code (LMDB) without waiting for it. Commands that
+ * will look blobs up call it while the repository opens ({@link OpenOptions.onKeyDerivation});
+ * otherwise it loads when the cache is first opened.
+ */
+export function preloadIndexCache(): void {
+  void loadCacheModule();
 }
 
 /** Default cache directory. */
@@ -139,6 +168,7 @@ export async function openRepository(backend: Backend, options: OpenOptions = {}
   names.sort();
   if (names.length === 0) throw new ClawbackError('INTEGRITY', `repository ${backend.location} has no key files (keys/ is empty)`);
   let needPassword = false;
+  let deriving = false;
   for (const name of names) {
     let bytes: Uint8Array;
     try {
@@ -149,7 +179,24 @@ export async function openRepository(backend: Backend, options: OpenOptions = {}
     }
     const file = parseKeyFile(bytes, `key file ${shortId(name)}`);
     if (file.kdf === 'scrypt') needPassword = true;
-    const keys = await openKeyFile(file, options.password, `key file ${shortId(name)}`);
+    const opening = openKeyFile(file, options.password, `key file ${shortId(name)}`);
+    if (!deriving && file.kdf === 'scrypt' && options.password !== undefined) {
+      // openKeyFile has queued the key derivation on the thread pool by now: while it runs,
+      // load the native code every open repository uses (config, snapshots, locks).
+      deriving = true;
+      try {
+        options.onKeyDerivation?.();
+      } catch {
+        /* a hint only */
+      }
+      try {
+        loadHashNative();
+        loadZstdNative();
+      } catch {
+        /* a broken install: reported where the code is first used */
+      }
+    }
+    const keys = await opening;
     if (keys) {
       const cipher = keys.encrypt ? aesCipher(keys.encrypt) : noneCipher;
       const stored = await backend.load({ type: 'config', name: 'config' });
@@ -262,6 +309,9 @@ export class Repository {
    * it instead of opening the cache files themselves.
    */
   private async openCache(fresh: boolean): Promise<IndexCache> {
+    // Loaded on first use: commands that never look a blob up (snapshot list, key, unlock…)
+    // do not load LMDB.
+    const { IndexCache } = await loadCacheModule();
     const dir = join(this.cachePath, 'index');
     if (fresh) await rm(dir, { recursive: true, force: true });
     for (let attempt = 1; ; attempt++) {

@@ -2,75 +2,12 @@
  * `clawback gc [--dry-run] [--max-unused 5%]` (alias `prune`): delete the packs no
  * snapshot needs, repack partly used ones, under the exclusive lock. The plan is printed
  * first; `--dry-run` prints only the plan.
+ *
+ * Definitions only (names, options, help): the implementation, `../actions/gc.ts`,
+ * is imported when the command runs.
  */
 import { Command } from 'commander';
-import { ClawbackError } from '../../errors.js';
-import { shortId } from '../../ids.js';
-import { executePlan } from '../../pruner/execute.js';
-import { parseMaxUnused, planPrune, planTotals, type PrunePlan } from '../../pruner/plan.js';
-import type { Repository } from '../../repository/repository.js';
 import type { CliIo } from '../io.js';
-import { Context } from '../context.js';
-import { formatBytes } from '../format.js';
-import { makeProgress } from '../progress.js';
-
-/** The plan as JSON (no internals). */
-function planJson(plan: PrunePlan) {
-  return {
-    maxUnused: plan.maxUnused,
-    snapshots: plan.snapshots,
-    reachableBlobs: plan.reachableBlobs,
-    totals: planTotals(plan),
-    repack: plan.packs.filter((p) => p.action === 'repack'),
-    delete: plan.packs.filter((p) => p.action === 'delete'),
-    unreferenced: plan.unreferenced,
-    missingPacks: plan.missingPacks,
-    indexFiles: plan.indexFiles.length,
-    supersededIndexFiles: plan.supersededIndexFiles,
-    rewriteIndex: plan.rewriteIndex,
-    missing: plan.missing,
-    refusals: plan.refusals,
-  };
-}
-
-function planText(plan: PrunePlan, dryRun: boolean): string {
-  const t = planTotals(plan);
-  const w = dryRun ? 'would ' : '';
-  const be = dryRun ? 'would be' : 'will be';
-  return [
-    `${plan.snapshots} snapshot(s) reach ${plan.reachableBlobs} blob(s)`,
-    `packs: keep ${t.keepPacks} (${formatBytes(t.keepBytes)}, ${formatBytes(t.keptUnusedBytes)} unused left in them)`,
-    `       ${w}repack ${t.repackPacks} (${formatBytes(t.repackBytes)}, frees ${formatBytes(t.repackUnusedBytes)} unused)`,
-    `       ${w}delete ${t.deletePacks} unused (${formatBytes(t.deleteBytes)}) and ${t.unreferencedPacks} unreferenced (${formatBytes(t.unreferencedBytes)})`,
-    ...(plan.missingPacks.length > 0 ? [`       ${w}drop ${plan.missingPacks.length} indexed pack(s) missing from data/ from the index`] : []),
-    `index: ${plan.indexFiles.length} file(s)${plan.rewriteIndex ? ` ${be} replaced by one` : ''}${plan.supersededIndexFiles.length > 0 ? `, ${plan.supersededIndexFiles.length} superseded ${be} deleted` : ''}`,
-    `${dryRun ? 'would free' : 'frees'} about ${formatBytes(t.deleteBytes + t.unreferencedBytes + t.repackUnusedBytes)}`,
-  ].join('\n');
-}
-
-/** Plans and (unless dry run) executes gc with the repository already locked. */
-export async function runGc(ctx: Context, repo: Repository, o: { dryRun?: boolean | undefined; maxUnused?: string | undefined }): Promise<void> {
-  const maxUnused = o.maxUnused === undefined ? 0.05 : parseMaxUnused(o.maxUnused);
-  ctx.info('planning gc: marking every blob reachable from a snapshot…');
-  const plan = await planPrune(repo, { maxUnused, signal: ctx.io.signal });
-  ctx.out(planText(plan, o.dryRun === true));
-  if (plan.refusals.length > 0) {
-    ctx.emit({ message_type: 'summary', dryRun: o.dryRun === true, plan: planJson(plan), result: null });
-    throw new ClawbackError('INTEGRITY', `gc refused, nothing was deleted:\n  ${plan.refusals.join('\n  ')}`, { details: { refusals: plan.refusals, missing: plan.missing } });
-  }
-  if (o.dryRun) {
-    ctx.emit({ message_type: 'summary', dryRun: true, plan: planJson(plan), result: null });
-    ctx.out('dry run: nothing was changed');
-    return;
-  }
-  const progress = makeProgress(ctx, 'gc');
-  const r = await executePlan(repo, plan, { signal: ctx.io.signal, progress });
-  ctx.emit({ message_type: 'summary', dryRun: false, plan: planJson(plan), result: r });
-  ctx.out(
-    `gc done: deleted ${r.deletedPacks} pack(s) (${formatBytes(r.deletedBytes)}), repacked ${r.repackedPacks} into ${r.newPacks} (${formatBytes(r.newPackBytes)})` +
-      `${r.indexFile ? `, new index ${shortId(r.indexFile)}` : ''}, removed ${r.removedIndexFiles} index file(s)`,
-  );
-}
 
 /** Builds `gc` (alias `prune`). */
 export function makeGcCommand(io: CliIo): Command {
@@ -79,8 +16,5 @@ export function makeGcCommand(io: CliIo): Command {
     .description('delete data no snapshot uses and repack partly used packs (plan first; --dry-run shows only the plan)')
     .option('--dry-run', 'print the plan (packs and bytes to delete and repack); change nothing')
     .option('--max-unused <percent>', 'repack packs with more unused space than this: 0 = all partly used, 100% = none', '5%')
-    .action(async (o: { dryRun?: boolean; maxUnused?: string }, c: Command) => {
-      const ctx = Context.of(io, c);
-      await ctx.withRepo((repo) => runGc(ctx, repo, o), { lock: o.dryRun ? 'shared' : 'exclusive' });
-    });
+    .action(async (o: { dryRun?: boolean; maxUnused?: string }, c: Command) => (await import('../actions/gc.js')).runGcCommand(io, o, c));
 }

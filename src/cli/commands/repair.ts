@@ -1,10 +1,11 @@
 /**
  * `clawback repair index`: rebuild the index from the packs.
+ *
+ * Definitions only (names, options, help): the implementation, `../actions/repair.ts`,
+ * is imported when the command runs.
  */
 import { Command } from 'commander';
-import { repairIndex } from '../../repository/repair.js';
 import type { CliIo } from '../io.js';
-import { Context } from '../context.js';
 
 /** Builds `repair`. */
 export function makeRepairCommand(io: CliIo): Command {
@@ -12,14 +13,6 @@ export function makeRepairCommand(io: CliIo): Command {
   cmd
     .command('index')
     .description('rebuild the index (and the local cache) from the pack files alone')
-    .action(async (_o: unknown, c: Command) => {
-      const ctx = Context.of(io, c);
-      await ctx.withRepo(async (repo) => {
-        const r = await repairIndex(repo, { warn: (m) => ctx.warn(m) });
-        ctx.emit({ message_type: 'summary', ...r });
-        ctx.out(`index rebuilt from ${r.packs} packs (${r.blobs} blobs): wrote ${r.newIndexFiles.length} index file(s), removed ${r.removedIndexFiles.length}`);
-        if (r.damagedPacks.length > 0) ctx.warn(`${r.damagedPacks.length} pack(s) could not be read and were left out; run \`clawback verify\``);
-      }, { lock: 'exclusive' });
-    });
+    .action(async (_o: unknown, c: Command) => (await import('../actions/repair.js')).runRepairIndex(io, c));
   return cmd;
 }

@@ -1,35 +1,16 @@
 /**
  * `clawback snapshot create|list|show|restore`.
+ *
+ * Definitions only (names, options, help); the implementations are imported when a
+ * command runs: `../actions/snapshot-{create,list,show,restore}.ts` (and
+ * `snapshot-agent.ts` with --profile/--manifest).
  */
 import { Command, Option } from 'commander';
-import { resolve } from 'node:path';
-import { ClawbackError } from '../../errors.js';
-import { shortId } from '../../ids.js';
-import { createSnapshot } from '../../archiver/create-snapshot.js';
-import { restoreTree } from '../../restorer/restorer.js';
-import { listSnapshots } from '../../snapshot/store.js';
-import { assignVersions, resolveSelector, type Resolved, type SnapshotEntry } from '../../snapshot/selector.js';
-import type { Repository } from '../../repository/repository.js';
 import type { CliIo } from '../io.js';
-import { Context } from '../context.js';
-import { formatBytes } from '../format.js';
-import { formatSnapshotTable, snapshotRow } from '../snapshot-table.js';
-import { makeProgress } from '../progress.js';
+import type { AgentCreateCliOptions, AgentRestoreCliOptions } from '../actions/snapshot-agent.js';
 import { makeForgetCommand } from './forget.js';
-import { runAgentCreate, runAgentList, runAgentRestore, wantsAgent, type AgentCreateCliOptions, type AgentRestoreCliOptions } from './snapshot-agent.js';
-import { sqliteRestoreHooks } from '../../agent/restore-hooks.js';
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
-
-/** Resolves a selector and tells the user when a timestamp prefix matched several. */
-export async function selectSnapshot(ctx: Context, repo: Repository, selector: string | undefined, entries?: SnapshotEntry[]): Promise<Resolved> {
-  const list = entries ?? (await listSnapshots(repo)).entries;
-  const r = resolveSelector(selector, list);
-  if (r.others.length > 0) {
-    ctx.info(`"${selector}" matched ${r.others.length + 1} snapshots; using the newest, v${r.snapshot.version} (${r.snapshot.manifest.time}, ${shortId(r.snapshot.id)})`);
-  }
-  return r;
-}
 
 /** Builds `snapshot` and its subcommands. */
 export function makeSnapshotCommand(io: CliIo): Command {
@@ -51,33 +32,7 @@ export function makeSnapshotCommand(io: CliIo): Command {
     .option('--no-workspace', 'with a profile: leave out the workspace dirs')
     .option('--extra-path <path>', 'with a profile: also capture this path (repeatable)', collect)
     .option('--include-secrets', 'with a profile: also store credentials and secret values (encrypted repositories only)')
-    .action(async (paths: string[], o: AgentCreateCliOptions & { name?: string; tag?: string[]; auto?: boolean; force?: boolean; sqlite?: boolean }, c: Command) => {
-      const ctx = Context.of(io, c);
-      if (wantsAgent(o)) return runAgentCreate(ctx, io, paths, o);
-      if (paths.length === 0) throw new ClawbackError('USAGE', 'give the paths to snapshot, or --profile NAME / --manifest FILE');
-      await ctx.withRepo(async (repo) => {
-        const progress = makeProgress(ctx, 'snapshot');
-        const r = await createSnapshot(repo, {
-          paths: paths.map((p) => resolve(io.cwd, p)),
-          label: o.name,
-          tags: o.tag,
-          kind: o.auto ? 'auto' : 'manual',
-          force: o.force,
-          sqlite: o.sqlite,
-          signal: io.signal,
-          progress,
-        });
-        progress.done?.({ phase: 'snapshot', filesDone: r.manifest.summary.files, bytesDone: r.manifest.summary.bytes });
-        const { entries } = await listSnapshots(repo);
-        const v = assignVersions(entries).find((e) => e.id === r.id);
-        ctx.emit({ message_type: 'summary', ...snapshotRow({ id: r.id, manifest: r.manifest, version: v?.version ?? 0 }), filesRead: r.filesRead, summary: r.manifest.summary });
-        const s = r.manifest.summary;
-        ctx.out(
-          `snapshot ${shortId(r.id)} saved as v${v?.version ?? '?'}${r.manifest.label ? ` (${r.manifest.label})` : ''}: ` +
-            `${s.files} files, ${formatBytes(s.bytes)}; added ${formatBytes(s.bytesAdded)} (${formatBytes(s.storedBytesAdded)} stored) in ${(s.durationMs / 1000).toFixed(1)} s`,
-        );
-      }, { autoInit: true });
-    });
+    .action(async (paths: string[], o: AgentCreateCliOptions & { name?: string; tag?: string[]; auto?: boolean; force?: boolean; sqlite?: boolean }, c: Command) => (await import('../actions/snapshot-create.js')).runSnapshotCreate(io, paths, o, c));
 
   cmd
     .command('list')
@@ -86,50 +41,13 @@ export function makeSnapshotCommand(io: CliIo): Command {
     .option('--profile <name>', 'only this agent\'s snapshots (versions counted within them)')
     .option('--manifest <file>', 'only the snapshots of the agent this manifest describes')
     .option('--root <dir>', 'the agent\'s state directory (with --profile/--manifest)')
-    .action(async (o: { tag?: string[]; profile?: string; manifest?: string; root?: string }, c: Command) => {
-      const ctx = Context.of(io, c);
-      if (wantsAgent(o)) return runAgentList(ctx, io, o);
-      await ctx.withRepo(async (repo) => {
-        const { entries, damaged } = await listSnapshots(repo);
-        for (const d of damaged) ctx.warn(`snapshot ${shortId(d.id)} cannot be read: ${d.error}`);
-        const versioned = assignVersions(entries).filter((v) => !o.tag || o.tag.every((t) => v.manifest.tags.includes(t)));
-        ctx.emit(versioned.map(snapshotRow));
-        if (versioned.length === 0) {
-          ctx.out('no snapshots yet');
-          return;
-        }
-        ctx.out(formatSnapshotTable(versioned));
-      });
-    });
+    .action(async (o: { tag?: string[]; profile?: string; manifest?: string; root?: string }, c: Command) => (await import('../actions/snapshot-list.js')).runSnapshotList(io, o, c));
 
   cmd
     .command('show')
     .description('show one snapshot manifest')
     .argument('[selector]', 'latest | vN | label | timestamp prefix | id prefix', 'latest')
-    .action(async (selector: string, _o: unknown, c: Command) => {
-      const ctx = Context.of(io, c);
-      await ctx.withRepo(async (repo) => {
-        const r = await selectSnapshot(ctx, repo, selector);
-        ctx.emit({ ...snapshotRow(r.snapshot), manifest: r.snapshot.manifest });
-        const m = r.snapshot.manifest;
-        ctx.out(
-          [
-            `snapshot ${r.snapshot.id} (v${r.snapshot.version})`,
-            `  time      ${m.time}`,
-            `  name      ${m.label ?? '-'}`,
-            `  kind      ${m.kind}`,
-            `  host      ${m.host} (${m.username})`,
-            `  paths     ${m.paths.join(', ')}`,
-            `  source    ${m.source}`,
-            `  tags      ${m.tags.join(', ') || '-'}`,
-            `  tree      ${m.tree}`,
-            `  parent    ${m.parent ?? '-'}`,
-            `  files     ${m.summary.files} (${formatBytes(m.summary.bytes)}), ${m.summary.dirs} dirs, ${m.summary.symlinks} symlinks`,
-            `  added     ${formatBytes(m.summary.bytesAdded)} (${formatBytes(m.summary.storedBytesAdded)} stored, ${m.summary.blobsAdded} blobs)`,
-          ].join('\n'),
-        );
-      });
-    });
+    .action(async (selector: string, _o: unknown, c: Command) => (await import('../actions/snapshot-show.js')).runSnapshotShow(io, selector, c));
 
   cmd
     .command('restore')
@@ -144,21 +62,7 @@ export function makeSnapshotCommand(io: CliIo): Command {
     .option('--root <dir>', 'the agent\'s state directory (with --profile/--manifest)')
     .option('--health-check <cmd>', 'with a profile, in place: run this shell command afterwards; on failure the previous state is put back')
     .option('--no-pre-restore', 'with a profile, in place: skip the automatic pre-restore snapshot (the restore cannot be undone)')
-    .action(async (selector: string, o: AgentRestoreCliOptions & { target?: string; path?: string[]; overwrite?: boolean; force?: boolean }, c: Command) => {
-      const ctx = Context.of(io, c);
-      if (wantsAgent(o)) return runAgentRestore(ctx, io, selector, o, (repo, sel, entries) => selectSnapshot(ctx, repo, sel, entries));
-      if (o.healthCheck !== undefined) throw new ClawbackError('USAGE', '--health-check needs --profile or --manifest (in-place agent restores)');
-      if (!o.target) throw new ClawbackError('USAGE', 'give --target DIR: the directory to restore into');
-      const target = resolve(io.cwd, o.target);
-      await ctx.withRepo(async (repo) => {
-        const r = await selectSnapshot(ctx, repo, selector);
-        const progress = makeProgress(ctx, 'restore', { filesTotal: r.snapshot.manifest.summary.files, bytesTotal: r.snapshot.manifest.summary.bytes });
-        const res = await restoreTree(repo, r.snapshot.manifest.tree, target, { paths: o.path, overwrite: o.overwrite === true || o.force === true, hooks: sqliteRestoreHooks(), signal: io.signal, progress });
-        progress.done?.({ phase: 'restore', filesDone: res.files, bytesDone: res.bytes });
-        ctx.emit({ message_type: 'summary', snapshot: r.snapshot.id, version: r.snapshot.version, target, ...res });
-        ctx.out(`restored v${r.snapshot.version} (${shortId(r.snapshot.id)}) to ${target}: ${res.files} files, ${res.dirs} dirs, ${res.symlinks} symlinks, ${formatBytes(res.bytes)}`);
-      });
-    });
+    .action(async (selector: string, o: AgentRestoreCliOptions & { target?: string; path?: string[]; overwrite?: boolean; force?: boolean }, c: Command) => (await import('../actions/snapshot-restore.js')).runSnapshotRestore(io, selector, o, c));
 
   cmd.addCommand(makeForgetCommand(io, 'forget'));
 

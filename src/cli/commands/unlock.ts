@@ -1,29 +1,17 @@
 /**
  * `clawback unlock [--remove-all]`: remove stale lock files (holder dead on this host, or
  * not refreshed for 30 minutes), or with `--remove-all` every lock file.
+ *
+ * Definitions only (names, options, help): the implementation, `../actions/unlock.ts`,
+ * is imported when the command runs.
  */
 import { Command } from 'commander';
-import { shortId } from '../../ids.js';
-import { describeLock, unlockRepository } from '../../repository/lock.js';
 import type { CliIo } from '../io.js';
-import { Context } from '../context.js';
 
 /** Builds `unlock`. */
 export function makeUnlockCommand(io: CliIo): Command {
   return new Command('unlock')
     .description('remove stale locks (dead process on this host, or not refreshed for 30 min)')
     .option('--remove-all', 'remove every lock, also live ones: only when no other clawback uses the repository')
-    .action(async (o: { removeAll?: boolean }, c: Command) => {
-      const ctx = Context.of(io, c);
-      await ctx.withRepo(
-        async (repo) => {
-          const r = await unlockRepository(repo, { all: o.removeAll === true });
-          ctx.emit({ message_type: 'summary', removed: r.removed, kept: r.kept });
-          for (const e of r.removed) ctx.out(`removed ${shortId(e.id)}: ${describeLock(e)}`);
-          for (const e of r.kept) ctx.out(`kept ${shortId(e.id)}: ${describeLock(e)} (not stale; --remove-all removes it)`);
-          ctx.out(`removed ${r.removed.length} lock(s)${r.kept.length > 0 ? `, ${r.kept.length} live lock(s) left` : ''}`);
-        },
-        { lock: 'none' },
-      );
-    });
+    .action(async (o: { removeAll?: boolean }, c: Command) => (await import('../actions/unlock.js')).runUnlock(io, o, c));
 }

@@ -7,17 +7,16 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { BUILTIN_PROFILES, builtinRoot, expandPath } from '../../agent/builtin.js';
-import { agentInfoOf, createAgentSnapshot, type AgentSnapshotResult } from '../../agent/create.js';
+import type { AgentSnapshotResult } from '../../agent/create.js';
 import { commandHealthCheck } from '../../agent/health.js';
-import { restoreInPlace } from '../../agent/inplace.js';
+import { agentInfoOf } from '../../agent/info.js';
 import { parseAgentManifest } from '../../agent/manifest-file.js';
 import type { AgentProfile } from '../../agent/profile.js';
 import { canonicalPath, profileSource } from '../../agent/root.js';
 import type { AgentScope } from '../../agent/rules.js';
-import { restoreToTarget } from '../../agent/target.js';
 import { ClawbackError } from '../../errors.js';
 import { shortId } from '../../ids.js';
-import type { Repository } from '../../repository/repository.js';
+import { preloadIndexCache, type Repository } from '../../repository/repository.js';
 import { processAlive } from '../../repository/lock.js';
 import type { SnapshotManifest } from '../../snapshot/manifest.js';
 import { assignVersions, filterBySource, type SnapshotEntry, type Versioned } from '../../snapshot/selector.js';
@@ -27,18 +26,15 @@ import { formatBytes } from '../format.js';
 import { formatSnapshotTable, snapshotRow } from '../snapshot-table.js';
 import type { CliIo } from '../io.js';
 import { makeProgress } from '../progress.js';
+import type { AgentSelectOptions } from '../agent-select.js';
+import { lazy } from '../lazy.js';
 
-/** Options that pick an agent profile. */
-export interface AgentSelectOptions {
-  profile?: string;
-  manifest?: string;
-  root?: string;
-}
+// Loaded while the repository opens (`withRepo`'s `preload`): the archiver and restorer.
+const agentCreate = lazy(() => import('../../agent/create.js'));
+const agentTarget = lazy(() => import('../../agent/target.js'));
+const agentInPlace = lazy(() => import('../../agent/inplace.js'));
 
-/** True when the command works on an agent profile. */
-export function wantsAgent(o: AgentSelectOptions): boolean {
-  return o.profile !== undefined || o.manifest !== undefined;
-}
+export { wantsAgent, type AgentSelectOptions } from '../agent-select.js';
 
 /**
  * The profile named by `--profile` (built-in) or `--manifest` (a JSON agent manifest),
@@ -119,6 +115,7 @@ export async function runAgentCreate(ctx: Context, io: CliIo, paths: string[], o
   const extra = [...paths, ...(o.extraPath ?? [])].map((p) => expandPath(p, { env: io.env, cwd: io.cwd }));
   await ctx.withRepo(
     async (repo) => {
+      const { createAgentSnapshot } = await agentCreate();
       const progress = makeProgress(ctx, 'snapshot');
       const r: AgentSnapshotResult = await createAgentSnapshot(repo, {
         profile,
@@ -149,7 +146,7 @@ export async function runAgentCreate(ctx: Context, io: CliIo, paths: string[], o
           (notes.length > 0 ? `\n  ${notes.join('\n  ')}` : ''),
       );
     },
-    { autoInit: true },
+    { autoInit: true, preload: [agentCreate, preloadIndexCache] },
   );
 }
 
@@ -196,6 +193,7 @@ export async function runAgentRestore(
     const totals = { filesTotal: snapshot.manifest.summary.files, bytesTotal: snapshot.manifest.summary.bytes };
     if (o.target !== undefined) {
       const target = resolve(io.cwd, o.target);
+      const { restoreToTarget } = await agentTarget();
       const progress = makeProgress(ctx, 'restore', totals);
       const r = await restoreToTarget(repo, snapshot, target, { force: o.force === true || o.overwrite === true, signal: io.signal, progress });
       progress.done?.({ phase: 'restore', filesDone: r.files, bytesDone: r.bytes });
@@ -204,6 +202,7 @@ export async function runAgentRestore(
       ctx.out(`restored v${snapshot.version} (${shortId(snapshot.id)}) of ${profile.definition.name} to ${target}: ${r.files} files, ${r.dirs} dirs, ${r.symlinks} symlinks, ${formatBytes(r.bytes)}`);
       return;
     }
+    const { restoreInPlace } = await agentInPlace();
     const progress = makeProgress(ctx, 'restore', totals);
     const root = await canonicalPath(profile.root);
     const r = await restoreInPlace(repo, {
@@ -242,5 +241,5 @@ export async function runAgentRestore(
     if (r.kept.length > 0) lines.push(`  live credentials and excluded files kept: ${r.kept.length}`);
     if (o.healthCheck !== undefined) lines.push(`  health check passed: ${o.healthCheck}`);
     ctx.out(lines.join('\n'));
-  });
+  }, { preload: [o.target !== undefined ? agentTarget : agentInPlace, preloadIndexCache] });
 }
