@@ -9,7 +9,7 @@
  * the parent snapshot) are not read again (restic's change detection).
  */
 import { lstatSync, readlinkSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { basename, resolve } from 'node:path';
 import { ClawbackError, isClawbackError, throwIfAborted } from '../errors.js';
 import type { BlobId } from '../ids.js';
 import { chunkBuffer, chunkStream, singleChunkLimit, type Chunker } from '../chunker/index.js';
@@ -234,7 +234,7 @@ export class Archiver {
   }
 
   private async walkRoots(): Promise<BlobId> {
-    const { paths } = this.opts;
+    const paths = this.opts.paths.map((p) => resolve(p));
     if (paths.length === 0) throw new ClawbackError('USAGE', 'nothing to snapshot: give at least one path');
     const first = paths[0]!;
     const rootStat = paths.length === 1 ? this.lstatSource(first) : undefined;
@@ -332,11 +332,14 @@ export class Archiver {
         listed = [];
       }
       nodes = new Array<TreeNode | undefined>(listed.length);
+      // `abs` is absolute and normalized (a root, or a parent's path plus a listed name).
+      const absPrefix = abs.endsWith('/') ? abs : `${abs}/`;
+      const relPrefix = rel === '' ? '' : `${rel}/`;
       for (let i = 0; i < listed.length; i++) {
         const item = listed[i]!;
         const name = item.name;
-        const childAbs = join(abs, name);
-        const childRel = rel === '' ? name : `${rel}/${name}`;
+        const childAbs = absPrefix + name;
+        const childRel = relPrefix + name;
         const bad = nameProblem(name);
         if (bad) {
           this.problem(childAbs, `name cannot be stored: ${bad}`);

@@ -92,32 +92,46 @@ parentPort.on('message', (m) => {
 
 const S_IFMT = Number(constants.S_IFMT);
 
-/** {@link EntryStats} read from the worker's buffer. */
+/**
+ * {@link EntryStats} read from the worker's buffer: the fields every entry needs are read
+ * at once, the others (`dev`, `nlink`, `uid`, `gid`, `atimeNs`) when asked for (each read
+ * of a BigInt64Array allocates a BigInt).
+ */
 class ListedStats implements EntryStats {
-  readonly dev: bigint;
   readonly ino: bigint;
   readonly mode: bigint;
-  readonly nlink: bigint;
-  readonly uid: bigint;
-  readonly gid: bigint;
   readonly size: bigint;
-  readonly atimeNs: bigint;
   readonly mtimeNs: bigint;
   readonly ctimeNs: bigint;
   private readonly type: number;
+  private readonly a: BigInt64Array;
+  private readonly o: number;
 
   constructor(a: BigInt64Array, o: number) {
-    this.dev = BigInt.asUintN(64, a[o]!);
+    this.a = a;
+    this.o = o;
     this.ino = BigInt.asUintN(64, a[o + 1]!);
     this.mode = a[o + 2]!;
-    this.nlink = a[o + 3]!;
-    this.uid = a[o + 4]!;
-    this.gid = a[o + 5]!;
     this.size = a[o + 6]!;
-    this.atimeNs = a[o + 7]!;
     this.mtimeNs = a[o + 8]!;
     this.ctimeNs = a[o + 9]!;
     this.type = Number(this.mode) & S_IFMT;
+  }
+
+  get dev(): bigint {
+    return BigInt.asUintN(64, this.a[this.o]!);
+  }
+  get nlink(): bigint {
+    return this.a[this.o + 3]!;
+  }
+  get uid(): bigint {
+    return this.a[this.o + 4]!;
+  }
+  get gid(): bigint {
+    return this.a[this.o + 5]!;
+  }
+  get atimeNs(): bigint {
+    return this.a[this.o + 7]!;
   }
 
   isFile(): boolean {
