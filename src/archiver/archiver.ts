@@ -156,7 +156,7 @@ const WORKER_FILE_LIMIT = 8 << 20;
 /** Memory for parent tree packs (whole-pack reads, least recently used evicted), bytes. */
 const PARENT_PACK_CACHE = 32 << 20;
 /** Directories being listed at once. */
-const LISTING_SLOTS = 8;
+const LISTING_SLOTS = 16;
 /** Non-directory entries being saved at once (waiting for reads, lookups or backpressure). */
 const ENTRY_SLOTS = 512;
 

@@ -7,7 +7,8 @@
  *
  * The worker runs {@link LISTER_SOURCE} (a CommonJS string run with `eval: true`, so the
  * same code works from the TypeScript sources and the compiled package). One message per
- * directory: `{ seq, dir }` → `{ seq, names, stats, errors }` or `{ seq, error }`, where
+ * batch of directories: `[{ seq, dir }, …]` → one message with, per directory,
+ * `{ seq, names, stats, errors }` or `{ seq, error }`, where
  * `stats` is a transferred `BigInt64Array` buffer of {@link FIELDS} values per entry and
  * `errors` lists `[index, code, message]` of entries whose `lstat` failed.
  */
@@ -53,13 +54,12 @@ export const LISTER_SOURCE = `
 const { parentPort } = require('node:worker_threads');
 const { readdirSync, lstatSync } = require('node:fs');
 const FIELDS = ${FIELDS};
-parentPort.on('message', (m) => {
+function list(m) {
   let names;
   try {
     names = readdirSync(m.dir);
   } catch (err) {
-    parentPort.postMessage({ seq: m.seq, error: { code: err && err.code, message: String(err && err.message || err) } });
-    return;
+    return { seq: m.seq, error: { code: err && err.code, message: String(err && err.message || err) } };
   }
   // The canonical node order: by the UTF-8 bytes of the name (tree/node.ts sortByName).
   const keyed = names.map((name) => ({ name, key: Buffer.from(name, 'utf8') }));
@@ -86,7 +86,11 @@ parentPort.on('message', (m) => {
       errors.push([i, err && err.code, String(err && err.message || err)]);
     }
   }
-  parentPort.postMessage({ seq: m.seq, names, stats: stats.buffer, errors }, [stats.buffer]);
+  return { seq: m.seq, names, stats: stats.buffer, errors };
+}
+parentPort.on('message', (batch) => {
+  const answers = batch.map(list);
+  parentPort.postMessage(answers, answers.flatMap((a) => (a.stats ? [a.stats] : [])));
 });
 `;
 
@@ -179,6 +183,8 @@ export class Lister {
   private readonly waiting = new Map<number, { resolve: (m: Answer) => void; reject: (e: Error) => void }>();
   private seq = 0;
   private failed: Error | undefined;
+  /** Requests of this event-loop turn, sent as one message (a post costs more than a listing). */
+  private queue: { seq: number; dir: string }[] = [];
 
   /** @param threaded false lists on the calling thread (same results, no worker). */
   constructor(threaded = true) {
@@ -187,10 +193,12 @@ export class Lister {
 
   private start(): Worker {
     const w = new Worker(LISTER_SOURCE, { eval: true });
-    w.on('message', (m: Answer) => {
-      const p = this.waiting.get(m.seq);
-      this.waiting.delete(m.seq);
-      p?.resolve(m);
+    w.on('message', (answers: Answer[]) => {
+      for (const m of answers) {
+        const p = this.waiting.get(m.seq);
+        this.waiting.delete(m.seq);
+        p?.resolve(m);
+      }
     });
     w.on('error', (err) => {
       this.failed = new ClawbackError('INTERNAL', `directory lister thread failed: ${err.message}`, { cause: err });
@@ -213,7 +221,8 @@ export class Lister {
     const seq = this.seq++;
     const m = await new Promise<Answer>((resolve, reject) => {
       this.waiting.set(seq, { resolve, reject });
-      this.worker!.postMessage({ seq, dir });
+      if (this.queue.length === 0) setImmediate(() => this.flush());
+      this.queue.push({ seq, dir });
     });
     if (m.error) throw errnoError(m.error.code, m.error.message);
     const names = m.names!;
@@ -226,6 +235,12 @@ export class Lister {
       out[i] = error ? { name: names[i]!, error } : { name: names[i]!, stats: new ListedStats(stats, i * FIELDS) };
     }
     return out;
+  }
+
+  private flush(): void {
+    const batch = this.queue;
+    this.queue = [];
+    if (batch.length > 0 && this.worker) this.worker.postMessage(batch);
   }
 
   /** Stops the worker thread (idempotent). */
