@@ -151,7 +151,7 @@ interface UnchangedFile {
 }
 
 /** Files up to this size (bytes) are read, cut and hashed whole on the blob workers (FastCDC). */
-const WORKER_FILE_LIMIT = 8 << 20;
+const WORKER_FILE_LIMIT = 32 << 20;
 
 /** Memory for parent tree packs (whole-pack reads, least recently used evicted), bytes. */
 const PARENT_PACK_CACHE = 32 << 20;
