@@ -17,11 +17,27 @@ export type SnapshotId = string;
 /** Length of an id in bytes. */
 export const ID_BYTES = 32;
 
-const HEX_ID = /^[0-9a-f]{64}$/;
+/** `HEX_DIGIT[c]` is 1 when char code `c` (< 128) is a lowercase hex digit `0-9a-f`. */
+const HEX_DIGIT = new Uint8Array(128);
+for (const c of '0123456789abcdef') HEX_DIGIT[c.charCodeAt(0)] = 1;
 
-/** True when `s` is a 64-character lowercase hex id. */
+/**
+ * True when `s` is a 64-character lowercase hex id (`/^[0-9a-f]{64}$/`). A table lookup per
+ * character: about twice as fast as the regular expression, and ids are checked per tree node.
+ */
 export function isHexId(s: unknown): s is string {
-  return typeof s === 'string' && HEX_ID.test(s);
+  return typeof s === 'string' && s.length === 64 && isHexIdAt(s, 0);
+}
+
+/** True when the 64 characters of `s` from `start` are lowercase hex digits (and exist). */
+export function isHexIdAt(s: string, start: number): boolean {
+  if (start < 0 || start + 64 > s.length) return false;
+  let bad = 0;
+  for (let i = start; i < start + 64; i++) {
+    const c = s.charCodeAt(i);
+    bad |= (c >> 7) | (HEX_DIGIT[c & 127]! ^ 1);
+  }
+  return bad === 0;
 }
 
 /** Lowercase hex of `bytes`. */

@@ -21,22 +21,33 @@
  *
  * Example: `{"nodes":[{"name":"a.txt","type":"file","mode":420,"mtime":"1700000000123456789","size":3,"content":["<64 hex>"]}]}`.
  *
+ * Implementation: both directions check every node in one pass without allocating per
+ * name (names are compared in UTF-8 order with {@link compareNames}, no `Buffer`s), and
+ * `encodeTree` sorts only when its input is not already in order. `decodeTree` reads a blob
+ * in up to three tiers, each of which accepts only canonical encodings of valid trees:
+ *
+ * 1. `decodeScan`, for an all-ASCII blob whose names and targets need no escapes (the common
+ *    case): reads the canonical grammar directly, without `JSON.parse`, checking every
+ *    field's value (the invariants of {@link TreeNode}) and the name order.
+ * 2. `decodeFast`, for the rest: `JSON.parse`, the same value and order checks, then the
+ *    canonical text rebuilt from the values and compared with the input — that comparison
+ *    alone rules out unknown, missing, misplaced or duplicate keys and every other
+ *    non-canonical form.
+ * 3. `decodeDetailed`, only when both refuse: validates step by step to name the node and
+ *    the problem in the error (or, should the tiers above ever refuse a canonical tree, to
+ *    accept it after all).
+ *
+ * Tiers 1 and 2 refuse whatever tier 3 refuses and return the same tree where they accept,
+ * so `decodeTree` accepts exactly what the detailed validator alone would (the tiers are
+ * tested against each other in test/tree/codec.test.ts); they only make the common case fast.
+ *
  * Pure module: no filesystem or backend access.
  */
 
 import { ClawbackError } from '../errors.js';
 import type { ErrorCode } from '../errors.js';
-import { isHexId } from '../ids.js';
-import {
-  MAX_INODE,
-  MAX_TIME_NS,
-  MIN_TIME_NS,
-  NODE_TYPES,
-  compareNames,
-  isWellFormed,
-  nameProblem,
-  quoteName,
-} from './node.js';
+import { isHexId, isHexIdAt } from '../ids.js';
+import { MAX_INODE, MAX_TIME_NS, MIN_TIME_NS, compareNames, isWellFormed, nameProblem, quoteName } from './node.js';
 import type { NodeType, Tree, TreeNode } from './node.js';
 
 /** Node keys in canonical order. */
@@ -55,9 +66,6 @@ const TYPE_KEY: Readonly<Record<NodeType, NodeKey>> = {
 
 const REQUIRED_COMMON: readonly NodeKey[] = ['name', 'type', 'mode', 'mtime', 'size'];
 const OPTIONAL_COMMON: readonly NodeKey[] = ['ctime', 'inode'];
-
-/** The properties of a {@link TreeNode}. */
-const NODE_FIELDS: ReadonlySet<string> = new Set(['name', 'type', 'mode', 'mtimeNs', 'ctimeNs', 'inode', 'size', 'content', 'subtree', 'target']);
 
 /** Decimal integer without leading zeros, `+` or `-0`. */
 const DECIMAL = /^(?:0|-?[1-9][0-9]*)$/;
@@ -78,54 +86,131 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
+/** True for one of the {@link NodeType}s. */
+function isNodeType(t: unknown): t is NodeType {
+  return t === 'file' || t === 'dir' || t === 'symlink' || t === 'sqlite';
+}
+
+/** True for a `TreeNode` property name (a field trees store). */
+function isNodeField(k: string): boolean {
+  switch (k) {
+    case 'name':
+    case 'type':
+    case 'mode':
+    case 'mtimeNs':
+    case 'ctimeNs':
+    case 'inode':
+    case 'size':
+    case 'content':
+    case 'subtree':
+    case 'target':
+      return true;
+    default:
+      return false;
+  }
+}
+
+/** True for a signed 64-bit nanosecond count. */
+function isTimeNs(t: unknown): t is bigint {
+  return typeof t === 'bigint' && t >= MIN_TIME_NS && t <= MAX_TIME_NS;
+}
+
+/** True when every element of `ids` is a blob id (and `ids` is an array). */
+function allHexIds(ids: unknown): ids is string[] {
+  if (!Array.isArray(ids)) return false;
+  for (let i = 0; i < ids.length; i++) if (!isHexId(ids[i])) return false;
+  return true;
+}
+
+/** True when `JSON.stringify(s)` would escape a character of `s` (which is well-formed). */
+function needsEscape(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x20 || c === 0x22 || c === 0x5c) return true;
+  }
+  return false;
+}
+
+/** `JSON.stringify(s)` for a well-formed string, without the call when nothing needs escaping. */
+function jsonString(s: string): string {
+  return needsEscape(s) ? JSON.stringify(s) : `"${s}"`;
+}
+
+/** True when a symlink target is valid: non-empty, no NUL, well-formed. */
+function isTarget(t: unknown): t is string {
+  return typeof t === 'string' && t !== '' && !t.includes('\0') && isWellFormed(t);
+}
+
 /**
- * Checks the semantic invariants of one node (see {@link TreeNode}); throws `code`.
- * Used by the encoder (`INTERNAL`: the caller built a bad tree) and the decoder (`INTEGRITY`).
+ * True when `node` satisfies every invariant of {@link TreeNode} that {@link checkNode}
+ * checks; the fast check, with no message. `checkNode` says what is wrong when it is false.
+ */
+function nodeIsValid(node: TreeNode): boolean {
+  const { type, mode, size } = node;
+  if (nameProblem(node.name) !== undefined || !isNodeType(type)) return false;
+  if (typeof mode !== 'number' || !Number.isInteger(mode) || mode < 0 || mode > 0o7777) return false;
+  if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) return false;
+  if (!isTimeNs(node.mtimeNs)) return false;
+  const { ctimeNs, inode } = node;
+  if (ctimeNs !== undefined && !isTimeNs(ctimeNs)) return false;
+  if (inode !== undefined && (typeof inode !== 'bigint' || inode < 0n || inode > MAX_INODE)) return false;
+  switch (type) {
+    case 'file':
+    case 'sqlite':
+      return node.subtree === undefined && node.target === undefined && allHexIds(node.content);
+    case 'dir':
+      return node.content === undefined && node.target === undefined && size === 0 && isHexId(node.subtree);
+    default:
+      return node.content === undefined && node.subtree === undefined && size === 0 && isTarget(node.target);
+  }
+}
+
+/**
+ * Checks the semantic invariants of one node (see {@link TreeNode}); throws `code` with a
+ * message naming the node and the problem. Used by the encoder (`INTERNAL`: the caller built
+ * a bad tree) and the decoder (`INTEGRITY`), once {@link nodeIsValid} said no.
  */
 function checkNode(node: TreeNode, index: number, code: ErrorCode): void {
   const problem = nameProblem(node.name);
   if (problem !== undefined) fail(code, `tree node #${index}: invalid name ${quoteName(node.name)}: ${problem}`);
-  const ref = nodeRef(index, node.name);
-  if (!NODE_TYPES.includes(node.type)) fail(code, `tree ${ref}: unknown type ${quoteName(node.type)}`);
+  const ref = (): string => nodeRef(index, node.name);
+  if (!isNodeType(node.type)) fail(code, `tree ${ref()}: unknown type ${quoteName(node.type)}`);
   if (typeof node.mode !== 'number' || !Number.isInteger(node.mode) || node.mode < 0 || node.mode > 0o7777) {
-    fail(code, `tree ${ref}: mode ${String(node.mode)} is not an integer in 0..0o7777`);
+    fail(code, `tree ${ref()}: mode ${String(node.mode)} is not an integer in 0..0o7777`);
   }
-  if (typeof node.mtimeNs !== 'bigint' || node.mtimeNs < MIN_TIME_NS || node.mtimeNs > MAX_TIME_NS) {
-    fail(code, `tree ${ref}: mtime is not a signed 64-bit nanosecond count`);
-  }
-  if (node.ctimeNs !== undefined && (typeof node.ctimeNs !== 'bigint' || node.ctimeNs < MIN_TIME_NS || node.ctimeNs > MAX_TIME_NS)) {
-    fail(code, `tree ${ref}: ctime is not a signed 64-bit nanosecond count`);
-  }
+  if (!isTimeNs(node.mtimeNs)) fail(code, `tree ${ref()}: mtime is not a signed 64-bit nanosecond count`);
+  if (node.ctimeNs !== undefined && !isTimeNs(node.ctimeNs)) fail(code, `tree ${ref()}: ctime is not a signed 64-bit nanosecond count`);
   if (node.inode !== undefined && (typeof node.inode !== 'bigint' || node.inode < 0n || node.inode > MAX_INODE)) {
-    fail(code, `tree ${ref}: inode is not an unsigned 64-bit integer`);
+    fail(code, `tree ${ref()}: inode is not an unsigned 64-bit integer`);
   }
   if (typeof node.size !== 'number' || !Number.isSafeInteger(node.size) || node.size < 0) {
-    fail(code, `tree ${ref}: size ${String(node.size)} is not a non-negative integer`);
+    fail(code, `tree ${ref()}: size ${String(node.size)} is not a non-negative integer`);
   }
   const typeKey = TYPE_KEY[node.type];
-  if (typeKey !== 'content' && node.content !== undefined) fail(code, `tree ${ref}: content is not allowed on a ${node.type} node`);
-  if (typeKey !== 'subtree' && node.subtree !== undefined) fail(code, `tree ${ref}: subtree is not allowed on a ${node.type} node`);
-  if (typeKey !== 'target' && node.target !== undefined) fail(code, `tree ${ref}: target is not allowed on a ${node.type} node`);
+  if (typeKey !== 'content' && node.content !== undefined) fail(code, `tree ${ref()}: content is not allowed on a ${node.type} node`);
+  if (typeKey !== 'subtree' && node.subtree !== undefined) fail(code, `tree ${ref()}: subtree is not allowed on a ${node.type} node`);
+  if (typeKey !== 'target' && node.target !== undefined) fail(code, `tree ${ref()}: target is not allowed on a ${node.type} node`);
   switch (typeKey) {
     case 'content': {
-      if (!Array.isArray(node.content)) fail(code, `tree ${ref}: a ${node.type} node needs content (an array of blob ids)`);
-      node.content.forEach((id, i) => {
-        if (!isHexId(id)) fail(code, `tree ${ref}: content[${i}] is not a 64-character lowercase hex blob id`);
-      });
+      const content = node.content;
+      if (!Array.isArray(content)) fail(code, `tree ${ref()}: a ${node.type} node needs content (an array of blob ids)`);
+      for (let i = 0; i < content.length; i++) {
+        if (!isHexId(content[i])) fail(code, `tree ${ref()}: content[${i}] is not a 64-character lowercase hex blob id`);
+      }
       break;
     }
     case 'subtree': {
-      if (!isHexId(node.subtree)) fail(code, `tree ${ref}: subtree is not a 64-character lowercase hex blob id`);
-      if (node.size !== 0) fail(code, `tree ${ref}: size of a dir node must be 0, not ${node.size}`);
+      if (!isHexId(node.subtree)) fail(code, `tree ${ref()}: subtree is not a 64-character lowercase hex blob id`);
+      if (node.size !== 0) fail(code, `tree ${ref()}: size of a dir node must be 0, not ${node.size}`);
       break;
     }
     case 'target': {
       const t = node.target;
-      if (typeof t !== 'string') fail(code, `tree ${ref}: a symlink node needs a target string`);
-      if (t === '') fail(code, `tree ${ref}: symlink target is empty`);
-      if (t.includes('\0')) fail(code, `tree ${ref}: symlink target contains NUL`);
-      if (!isWellFormed(t)) fail(code, `tree ${ref}: symlink target is not valid Unicode`);
-      if (node.size !== 0) fail(code, `tree ${ref}: size of a symlink node must be 0, not ${node.size}`);
+      if (typeof t !== 'string') fail(code, `tree ${ref()}: a symlink node needs a target string`);
+      if (t === '') fail(code, `tree ${ref()}: symlink target is empty`);
+      if (t.includes('\0')) fail(code, `tree ${ref()}: symlink target contains NUL`);
+      if (!isWellFormed(t)) fail(code, `tree ${ref()}: symlink target is not valid Unicode`);
+      if (node.size !== 0) fail(code, `tree ${ref()}: size of a symlink node must be 0, not ${node.size}`);
       break;
     }
     default:
@@ -133,15 +218,25 @@ function checkNode(node: TreeNode, index: number, code: ErrorCode): void {
   }
 }
 
+/**
+ * Throws `code` for a node that {@link nodeIsValid} refused, with {@link checkNode}'s
+ * message (or a generic one, should the two ever disagree: the fast check has the last word).
+ */
+function rejectNode(node: TreeNode, index: number, code: ErrorCode): never {
+  checkNode(node, index, code);
+  fail(code, `tree ${nodeRef(index, node.name)} breaks an invariant of tree nodes`);
+}
+
 /** The canonical JSON of one (checked) node. */
 function encodeNode(node: TreeNode): string {
-  let s = `{"name":${JSON.stringify(node.name)},"type":"${node.type}","mode":${node.mode},"mtime":"${node.mtimeNs}"`;
+  let s = `{"name":${jsonString(node.name)},"type":"${node.type}","mode":${node.mode},"mtime":"${node.mtimeNs}"`;
   if (node.ctimeNs !== undefined) s += `,"ctime":"${node.ctimeNs}"`;
   if (node.inode !== undefined) s += `,"inode":"${node.inode}"`;
   s += `,"size":${node.size}`;
-  if (node.content !== undefined) s += `,"content":[${node.content.map((id) => `"${id}"`).join(',')}]`;
+  const content = node.content;
+  if (content !== undefined) s += content.length === 0 ? ',"content":[]' : `,"content":["${content.join('","')}"]`;
   if (node.subtree !== undefined) s += `,"subtree":"${node.subtree}"`;
-  if (node.target !== undefined) s += `,"target":${JSON.stringify(node.target)}`;
+  if (node.target !== undefined) s += `,"target":${jsonString(node.target)}`;
   return `${s}}`;
 }
 
@@ -157,32 +252,313 @@ function encodeNode(node: TreeNode): string {
  */
 export function encodeTree(tree: Tree): Uint8Array {
   if (!isPlainObject(tree) || !Array.isArray(tree.nodes)) fail('INTERNAL', 'encodeTree: tree.nodes is not an array');
-  const keyed = tree.nodes.map((node, i) => {
+  const input: readonly TreeNode[] = tree.nodes;
+  let sorted = true;
+  for (let i = 0; i < input.length; i++) {
+    const node = input[i];
+    if (!isPlainObject(node)) fail('INTERNAL', `encodeTree: node #${i} is not an object`);
     for (const k of Object.keys(node)) {
-      if (!NODE_FIELDS.has(k) && (node as unknown as Record<string, unknown>)[k] !== undefined) {
+      if (!isNodeField(k) && (node as unknown as Record<string, unknown>)[k] !== undefined) {
         fail('INTERNAL', `encodeTree: ${nodeRef(i, node.name)} has field ${quoteName(k)}, which trees cannot store`);
       }
     }
-    checkNode(node, i, 'INTERNAL');
-    return { node, key: Buffer.from(node.name, 'utf8') };
-  });
-  keyed.sort((a, b) => Buffer.compare(a.key, b.key));
-  for (let i = 1; i < keyed.length; i++) {
-    const prev = keyed[i - 1];
-    const cur = keyed[i];
-    if (prev !== undefined && cur !== undefined && prev.key.equals(cur.key)) {
-      fail('INTERNAL', `encodeTree: duplicate node name ${quoteName(cur.node.name)}`);
+    if (!nodeIsValid(node)) rejectNode(node, i, 'INTERNAL');
+    if (sorted && i > 0 && compareNames(input[i - 1]!.name, node.name) >= 0) sorted = false;
+  }
+  let nodes = input;
+  if (!sorted) {
+    nodes = [...input].sort((a, b) => compareNames(a.name, b.name));
+    for (let i = 1; i < nodes.length; i++) {
+      // Valid names are well-formed, so equal UTF-8 bytes means equal strings.
+      if (nodes[i - 1]!.name === nodes[i]!.name) fail('INTERNAL', `encodeTree: duplicate node name ${quoteName(nodes[i]!.name)}`);
     }
   }
-  return utf8Encoder.encode(`{"nodes":[${keyed.map((k) => encodeNode(k.node)).join(',')}]}`);
+  let s = '{"nodes":[';
+  for (let i = 0; i < nodes.length; i++) {
+    if (i > 0) s += ',';
+    s += encodeNode(nodes[i]!);
+  }
+  return utf8Encoder.encode(`${s}]}`);
+}
+
+/** Digits of the largest int64, of the magnitude of the smallest int64, of the largest uint64. */
+const INT64_MAX = '9223372036854775807';
+const INT64_MIN_MAGNITUDE = '9223372036854775808';
+const UINT64_MAX = '18446744073709551615';
+
+/**
+ * True when `v` is a canonical decimal (see `DECIMAL`) in the signed (`signed`) or unsigned
+ * 64-bit range: what `decimal` accepts and then the range checks of {@link checkNode} pass.
+ * Compares digit strings, not bigints.
+ */
+function isInt64String(v: unknown, signed: boolean): v is string {
+  if (typeof v !== 'string') return false;
+  const n = v.length;
+  if (n === 0 || n > 20) return false;
+  const start = v.charCodeAt(0) === 0x2d ? 1 : 0; // '-'
+  if (start === 1 && (!signed || n === 1)) return false;
+  if (v.charCodeAt(start) === 0x30) return n === 1; // '0' alone: no leading zeros, no "-0"
+  for (let i = start; i < n; i++) {
+    const c = v.charCodeAt(i);
+    if (c < 0x30 || c > 0x39) return false;
+  }
+  const max = signed ? (start === 1 ? INT64_MIN_MAGNITUDE : INT64_MAX) : UINT64_MAX;
+  const digits = n - start;
+  if (digits !== max.length) return digits < max.length;
+  return (start === 0 ? v : v.slice(1)) <= max; // same length: string order is numeric order
+}
+
+/**
+ * A decoded node, built with one object literal in the common case (every field present) so
+ * decoded nodes share a few hidden classes; keys in the order of {@link parseNode}'s nodes.
+ */
+function decodedNode(
+  name: string,
+  type: NodeType,
+  mode: number,
+  mtimeNs: bigint,
+  size: number,
+  ctimeNs: bigint | undefined,
+  inode: bigint | undefined,
+  extra: string | string[],
+): TreeNode {
+  if (ctimeNs !== undefined && inode !== undefined) {
+    if (type === 'dir') return { name, type, mode, mtimeNs, size, ctimeNs, inode, subtree: extra as string };
+    if (type === 'symlink') return { name, type, mode, mtimeNs, size, ctimeNs, inode, target: extra as string };
+    return { name, type, mode, mtimeNs, size, ctimeNs, inode, content: extra as string[] };
+  }
+  const node: TreeNode = { name, type, mode, mtimeNs, size };
+  if (ctimeNs !== undefined) node.ctimeNs = ctimeNs;
+  if (inode !== undefined) node.inode = inode;
+  if (type === 'dir') node.subtree = extra as string;
+  else if (type === 'symlink') node.target = extra as string;
+  else node.content = extra as string[];
+  return node;
+}
+
+/** `text.startsWith(lit, p)`: the index after `lit`, or -1. */
+function literal(text: string, p: number, lit: string): number {
+  return p >= 0 && text.startsWith(lit, p) ? p + lit.length : -1;
+}
+
+/**
+ * The end of a JSON string's contents starting at `p` (just after its opening quote), when
+ * they need no escape (no `\` and no control character, so the string is written as it is
+ * in canonical form): the index of the closing quote, or -1.
+ */
+function plainStringEnd(text: string, p: number): number {
+  for (let i = p; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22) return i;
+    if (c < 0x20 || c === 0x5c) return -1;
+  }
+  return -1;
+}
+
+/**
+ * The end of the digits of a JSON unsigned integer at `p` in canonical form (no leading
+ * zero) and of at most 16 digits (larger is no safe integer), or -1.
+ */
+function uintEnd(text: string, p: number): number {
+  if (p < 0) return -1;
+  if (text.charCodeAt(p) === 0x30) return p + 1;
+  let i = p;
+  while (i < text.length) {
+    const c = text.charCodeAt(i);
+    if (c < 0x30 || c > 0x39) break;
+    i++;
+  }
+  return i === p || i - p > 16 ? -1 : i;
+}
+
+/**
+ * The first tier of {@link decodeTree}: reads `text` (all ASCII: `bytes` is its encoding,
+ * byte for byte) along the canonical grammar itself, without `JSON.parse`. Returns the tree
+ * when `text` is exactly `encodeTree` of a valid tree whose names and targets need no
+ * escapes, `undefined` for anything else (the other tiers then decide). Every check of
+ * {@link nodeIsValid} is made; what the grammar fixes (keys, their order, which type-specific
+ * key a type has, number and string forms) cannot deviate. The strings of the tree are
+ * copied out of `bytes` rather than sliced from `text`, which would keep the whole blob in
+ * memory as long as any one id of it.
+ */
+function decodeScan(text: string, bytes: Buffer): Tree | undefined {
+  let p = literal(text, 0, '{"nodes":[');
+  if (p < 0) return undefined;
+  const nodes: TreeNode[] = [];
+  const copy = (from: number, to: number): string => (to - from < 13 ? text.slice(from, to) : bytes.toString('latin1', from, to));
+  if (text.charCodeAt(p) === 0x5d) return text.length === p + 2 && text.charCodeAt(p + 1) === 0x7d ? { nodes } : undefined;
+  let prevName: string | undefined;
+  for (;;) {
+    p = literal(text, p, '{"name":"');
+    if (p < 0) return undefined;
+    let end = plainStringEnd(text, p);
+    if (end < 0) return undefined;
+    const name = copy(p, end);
+    if (nameProblem(name) !== undefined || (prevName !== undefined && compareNames(prevName, name) >= 0)) return undefined;
+    prevName = name;
+    p = literal(text, end, '","type":"');
+    let type: NodeType;
+    if (p < 0) return undefined;
+    else if (text.startsWith('file"', p)) type = 'file';
+    else if (text.startsWith('dir"', p)) type = 'dir';
+    else if (text.startsWith('symlink"', p)) type = 'symlink';
+    else if (text.startsWith('sqlite"', p)) type = 'sqlite';
+    else return undefined;
+    p = literal(text, p + type.length, '","mode":');
+    end = uintEnd(text, p);
+    if (end < 0) return undefined;
+    const mode = Number(text.slice(p, end));
+    if (mode > 0o7777) return undefined;
+    p = literal(text, end, ',"mtime":"');
+    end = p < 0 ? -1 : text.indexOf('"', p);
+    if (end < 0) return undefined;
+    const mtime = text.slice(p, end);
+    if (!isInt64String(mtime, true)) return undefined;
+    p = end + 1;
+    let ctimeNs: bigint | undefined;
+    if (text.startsWith(',"ctime":"', p)) {
+      p += 10;
+      end = text.indexOf('"', p);
+      const ctime = end < 0 ? '' : text.slice(p, end);
+      if (!isInt64String(ctime, true)) return undefined;
+      ctimeNs = BigInt(ctime);
+      p = end + 1;
+    }
+    let inode: bigint | undefined;
+    if (text.startsWith(',"inode":"', p)) {
+      p += 10;
+      end = text.indexOf('"', p);
+      const ino = end < 0 ? '' : text.slice(p, end);
+      if (!isInt64String(ino, false)) return undefined;
+      inode = BigInt(ino);
+      p = end + 1;
+    }
+    p = literal(text, p, ',"size":');
+    end = uintEnd(text, p);
+    if (end < 0) return undefined;
+    const size = Number(text.slice(p, end));
+    if (size > Number.MAX_SAFE_INTEGER) return undefined;
+    p = end;
+    let extra: string | string[];
+    if (type === 'dir') {
+      p = literal(text, p, ',"subtree":"');
+      if (size !== 0 || !isHexIdAt(text, p) || text.charCodeAt(p + 64) !== 0x22) return undefined;
+      extra = copy(p, p + 64);
+      p += 65;
+    } else if (type === 'symlink') {
+      p = literal(text, p, ',"target":"');
+      end = p < 0 ? -1 : plainStringEnd(text, p);
+      if (size !== 0 || end <= p) return undefined; // also refuses an empty target
+      extra = copy(p, end);
+      p = end + 1;
+    } else {
+      p = literal(text, p, ',"content":[');
+      if (p < 0) return undefined;
+      const content: string[] = [];
+      if (text.charCodeAt(p) === 0x5d) p++;
+      else {
+        for (;;) {
+          if (text.charCodeAt(p) !== 0x22 || !isHexIdAt(text, p + 1) || text.charCodeAt(p + 65) !== 0x22) return undefined;
+          content.push(copy(p + 1, p + 65));
+          const c = text.charCodeAt(p + 66);
+          p += 67;
+          if (c === 0x5d) break;
+          if (c !== 0x2c) return undefined;
+        }
+      }
+      extra = content;
+    }
+    if (text.charCodeAt(p) !== 0x7d) return undefined;
+    nodes.push(decodedNode(name, type, mode, BigInt(mtime), size, ctimeNs, inode, extra));
+    const c = text.charCodeAt(p + 1);
+    p += 2;
+    if (c === 0x2c) continue;
+    return c === 0x5d && text.length === p + 1 && text.charCodeAt(p) === 0x7d ? { nodes } : undefined;
+  }
+}
+
+/**
+ * The fast path of {@link decodeTree}: the tree when `parsed` (the JSON of `text`) is a valid
+ * tree and `text` is its canonical encoding, `undefined` when anything is off (the detailed
+ * validator then says what). Checks each node's values as {@link nodeIsValid} does and the
+ * name order, and rebuilds the canonical text from the values (the 64-bit fields from their
+ * strings, once they are known to be canonical decimals) to compare it with `text`: so every
+ * key of every node must be where `encodeTree` puts it, and nothing else may be there.
+ */
+function decodeFast(parsed: unknown, text: string): Tree | undefined {
+  if (!isPlainObject(parsed)) return undefined;
+  const raw = parsed.nodes;
+  if (!Array.isArray(raw)) return undefined;
+  const nodes: TreeNode[] = new Array<TreeNode>(raw.length);
+  let s = '{"nodes":[';
+  let prevName: string | undefined;
+  for (let i = 0; i < raw.length; i++) {
+    const r = raw[i] as Record<string, unknown> | null;
+    if (typeof r !== 'object' || r === null) return undefined;
+    const name = r.name;
+    const type = r.type;
+    const mode = r.mode;
+    const size = r.size;
+    const mtime = r.mtime;
+    const ctime = r.ctime;
+    const inode = r.inode;
+    if (typeof name !== 'string' || nameProblem(name) !== undefined) return undefined;
+    if (prevName !== undefined && compareNames(prevName, name) >= 0) return undefined;
+    prevName = name;
+    if (!isNodeType(type)) return undefined;
+    if (typeof mode !== 'number' || !Number.isInteger(mode) || mode < 0 || mode > 0o7777) return undefined;
+    if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) return undefined;
+    if (!isInt64String(mtime, true)) return undefined;
+    s += `${i === 0 ? '' : ','}{"name":${jsonString(name)},"type":"${type}","mode":${mode},"mtime":"${mtime}"`;
+    let ctimeNs: bigint | undefined;
+    if (ctime !== undefined) {
+      if (!isInt64String(ctime, true)) return undefined;
+      ctimeNs = BigInt(ctime);
+      s += `,"ctime":"${ctime}"`;
+    }
+    let inodeN: bigint | undefined;
+    if (inode !== undefined) {
+      if (!isInt64String(inode, false)) return undefined;
+      inodeN = BigInt(inode);
+      s += `,"inode":"${inode}"`;
+    }
+    s += `,"size":${size}`;
+    let extra: string | string[];
+    if (type === 'dir') {
+      const subtree = r.subtree;
+      if (size !== 0 || !isHexId(subtree)) return undefined;
+      extra = subtree;
+      s += `,"subtree":"${subtree}"}`;
+    } else if (type === 'symlink') {
+      const target = r.target;
+      if (size !== 0 || !isTarget(target)) return undefined;
+      extra = target;
+      s += `,"target":${jsonString(target)}}`;
+    } else {
+      const content = r.content;
+      if (!allHexIds(content)) return undefined;
+      extra = content;
+      s += content.length === 0 ? ',"content":[]}' : `,"content":["${content.join('","')}"]}`;
+    }
+    nodes[i] = decodedNode(name, type, mode, BigInt(mtime), size, ctimeNs, inodeN, extra);
+  }
+  s += ']}';
+  return s === text ? { nodes } : undefined;
+}
+
+/**
+ * The value of a 64-bit field's string when it is a canonical decimal integer (at most 21
+ * characters, so it cannot be made to parse a huge number), otherwise `undefined`.
+ */
+function decimal(v: unknown): bigint | undefined {
+  return typeof v === 'string' && v.length <= 21 && DECIMAL.test(v) ? BigInt(v) : undefined;
 }
 
 /** Parses a 64-bit decimal string field; throws INTEGRITY. */
-function parseBigintField(v: unknown, ref: string, key: string): bigint {
-  if (typeof v !== 'string' || v.length > 21 || !DECIMAL.test(v)) {
-    fail('INTEGRITY', `tree ${ref}: ${key} is not a decimal integer string`);
-  }
-  return BigInt(v);
+function parseBigintField(v: unknown, index: number, name: unknown, key: string): bigint {
+  const n = decimal(v);
+  if (n === undefined) fail('INTEGRITY', `tree ${nodeRef(index, name)}: ${key} is not a decimal integer string`);
+  return n;
 }
 
 /** Converts one parsed JSON value to a TreeNode, checking representation and keys. */
@@ -192,35 +568,32 @@ function parseNode(raw: unknown, index: number): TreeNode {
   if (problem !== undefined) fail('INTEGRITY', `tree node #${index}: invalid name ${quoteName(raw.name)}: ${problem}`);
   const ref = nodeRef(index, raw.name);
   const type = raw.type;
-  if (typeof type !== 'string' || !(NODE_TYPES as readonly string[]).includes(type)) {
-    fail('INTEGRITY', `tree ${ref}: unknown type ${quoteName(type)}`);
-  }
-  const nodeType = type as NodeType;
-  const typeKey = TYPE_KEY[nodeType];
+  if (!isNodeType(type)) fail('INTEGRITY', `tree ${ref}: unknown type ${quoteName(type)}`);
+  const typeKey = TYPE_KEY[type];
   const keys = Object.keys(raw);
   let lastRank = -1;
   for (const k of keys) {
     const rank = KEY_RANK.get(k);
     const allowed =
       rank !== undefined && (REQUIRED_COMMON.includes(k as NodeKey) || OPTIONAL_COMMON.includes(k as NodeKey) || k === typeKey);
-    if (!allowed || rank === undefined) fail('INTEGRITY', `tree ${ref}: unexpected key ${quoteName(k)} on a ${nodeType} node`);
+    if (!allowed || rank === undefined) fail('INTEGRITY', `tree ${ref}: unexpected key ${quoteName(k)} on a ${type} node`);
     if (rank < lastRank) fail('INTEGRITY', `tree ${ref}: key ${quoteName(k)} is out of canonical order`);
     lastRank = rank;
   }
   for (const k of [...REQUIRED_COMMON, typeKey]) {
-    if (!Object.hasOwn(raw, k)) fail('INTEGRITY', `tree ${ref}: missing key ${quoteName(k)} on a ${nodeType} node`);
+    if (!Object.hasOwn(raw, k)) fail('INTEGRITY', `tree ${ref}: missing key ${quoteName(k)} on a ${type} node`);
   }
   if (typeof raw.mode !== 'number') fail('INTEGRITY', `tree ${ref}: mode is not a number`);
   if (typeof raw.size !== 'number') fail('INTEGRITY', `tree ${ref}: size is not a number`);
   const out: TreeNode = {
     name: raw.name as string,
-    type: nodeType,
+    type,
     mode: raw.mode,
-    mtimeNs: parseBigintField(raw.mtime, ref, 'mtime'),
+    mtimeNs: parseBigintField(raw.mtime, index, raw.name, 'mtime'),
     size: raw.size,
   };
-  if (Object.hasOwn(raw, 'ctime')) out.ctimeNs = parseBigintField(raw.ctime, ref, 'ctime');
-  if (Object.hasOwn(raw, 'inode')) out.inode = parseBigintField(raw.inode, ref, 'inode');
+  if (Object.hasOwn(raw, 'ctime')) out.ctimeNs = parseBigintField(raw.ctime, index, raw.name, 'ctime');
+  if (Object.hasOwn(raw, 'inode')) out.inode = parseBigintField(raw.inode, index, raw.name, 'inode');
   if (typeKey === 'content') {
     if (!Array.isArray(raw.content)) fail('INTEGRITY', `tree ${ref}: content is not an array`);
     out.content = (raw.content as unknown[]).map((id, i) => {
@@ -234,8 +607,42 @@ function parseNode(raw: unknown, index: number): TreeNode {
     if (typeof raw.target !== 'string') fail('INTEGRITY', `tree ${ref}: target is not a string`);
     out.target = raw.target;
   }
-  checkNode(out, index, 'INTEGRITY');
+  if (!nodeIsValid(out)) rejectNode(out, index, 'INTEGRITY');
   return out;
+}
+
+/**
+ * The detailed validator of {@link decodeTree}, run when its fast path refuses: checks
+ * `parsed` (the JSON of `bytes`) step by step and throws `INTEGRITY` naming the first
+ * problem found. Returns the tree when there is none.
+ */
+function decodeDetailed(parsed: unknown, bytes: Uint8Array): Tree {
+  if (!isPlainObject(parsed)) fail('INTEGRITY', 'tree blob is not a JSON object');
+  const topKeys = Object.keys(parsed);
+  if (topKeys.length !== 1 || topKeys[0] !== 'nodes') {
+    const extra = topKeys.find((k) => k !== 'nodes');
+    fail('INTEGRITY', extra === undefined ? 'tree blob has no "nodes" key' : `tree blob has unexpected key ${quoteName(extra)}`);
+  }
+  const rawNodes = parsed.nodes;
+  if (!Array.isArray(rawNodes)) fail('INTEGRITY', 'tree blob: "nodes" is not an array');
+  const nodes: TreeNode[] = [];
+  let prev: string | undefined;
+  rawNodes.forEach((raw, i) => {
+    const node = parseNode(raw, i);
+    if (prev !== undefined) {
+      const c = compareNames(prev, node.name);
+      if (c === 0) fail('INTEGRITY', `tree has duplicate node name ${quoteName(node.name)}`);
+      if (c > 0) fail('INTEGRITY', `tree nodes are not sorted: ${quoteName(node.name)} comes after ${quoteName(prev)}`);
+    }
+    prev = node.name;
+    nodes.push(node);
+  });
+  const tree: Tree = { nodes };
+  const canonical = encodeTree(tree);
+  if (!Buffer.from(canonical.buffer, canonical.byteOffset, canonical.byteLength).equals(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength))) {
+    fail('INTEGRITY', 'tree blob is not in canonical encoding (whitespace, escapes, number form or duplicate keys)');
+  }
+  return tree;
 }
 
 /**
@@ -255,48 +662,55 @@ function parseNode(raw: unknown, index: number): TreeNode {
  *   The message names the problem and, where it is a string, the node's name.
  */
 export function decodeTree(bytes: Uint8Array): Tree {
-  let text: string;
+  const text = blobText(bytes);
+  if (text.length === bytes.byteLength) {
+    // All ASCII (any other UTF-8 sequence decodes to fewer UTF-16 code units than bytes).
+    const tree = decodeScan(text, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+    if (tree !== undefined) return tree;
+  }
+  const parsed = blobJson(text);
+  return decodeFast(parsed, text) ?? decodeDetailed(parsed, bytes);
+}
+
+/** The UTF-8 text of a tree blob; throws INTEGRITY when it is not UTF-8. */
+function blobText(bytes: Uint8Array): string {
   try {
-    text = utf8Decoder.decode(bytes);
+    return utf8Decoder.decode(bytes);
   } catch (err) {
     throw new ClawbackError('INTEGRITY', 'tree blob is not valid UTF-8', { cause: err });
   }
-  let parsed: unknown;
+}
+
+/** The JSON value of a tree blob's text; throws INTEGRITY when it is not JSON. */
+function blobJson(text: string): unknown {
   try {
-    parsed = JSON.parse(text);
+    return JSON.parse(text);
   } catch (err) {
     throw new ClawbackError('INTEGRITY', `tree blob is not valid JSON: ${(err as Error).message}`, { cause: err });
   }
-  if (!isPlainObject(parsed)) fail('INTEGRITY', 'tree blob is not a JSON object');
-  const topKeys = Object.keys(parsed);
-  if (topKeys.length !== 1 || topKeys[0] !== 'nodes') {
-    const extra = topKeys.find((k) => k !== 'nodes');
-    fail('INTEGRITY', extra === undefined ? 'tree blob has no "nodes" key' : `tree blob has unexpected key ${quoteName(extra)}`);
-  }
-  const rawNodes = parsed.nodes;
-  if (!Array.isArray(rawNodes)) fail('INTEGRITY', 'tree blob: "nodes" is not an array');
-  const nodes: TreeNode[] = [];
-  let prevKey: Buffer | undefined;
-  let prevName = '';
-  rawNodes.forEach((raw, i) => {
-    const node = parseNode(raw, i);
-    const key = Buffer.from(node.name, 'utf8');
-    if (prevKey !== undefined) {
-      const c = Buffer.compare(prevKey, key);
-      if (c === 0) fail('INTEGRITY', `tree has duplicate node name ${quoteName(node.name)}`);
-      if (c > 0) fail('INTEGRITY', `tree nodes are not sorted: ${quoteName(node.name)} comes after ${quoteName(prevName)}`);
-    }
-    prevKey = key;
-    prevName = node.name;
-    nodes.push(node);
-  });
-  const tree: Tree = { nodes };
-  const canonical = encodeTree(tree);
-  if (!Buffer.from(canonical.buffer, canonical.byteOffset, canonical.byteLength).equals(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength))) {
-    fail('INTEGRITY', 'tree blob is not in canonical encoding (whitespace, escapes, number form or duplicate keys)');
-  }
-  return tree;
 }
+
+/**
+ * The three ways {@link decodeTree} reads a blob, apart, for tests (not part of the API):
+ * `scan` and `fast` are its first two tiers (`undefined` where they refuse; `scan` also for
+ * a blob that is not all ASCII), `detailed` its detailed validator alone (throws `INTEGRITY`
+ * with the message `decodeTree` gives). All throw `INTEGRITY` for a blob that is not UTF-8,
+ * `fast` and `detailed` for one that is not JSON.
+ * @internal
+ */
+export const decodeTreeParts = {
+  scan(bytes: Uint8Array): Tree | undefined {
+    const text = blobText(bytes);
+    return text.length === bytes.byteLength ? decodeScan(text, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)) : undefined;
+  },
+  fast(bytes: Uint8Array): Tree | undefined {
+    const text = blobText(bytes);
+    return decodeFast(blobJson(text), text);
+  },
+  detailed(bytes: Uint8Array): Tree {
+    return decodeDetailed(blobJson(blobText(bytes)), bytes);
+  },
+};
 
 /** Sorts nodes into canonical order (by UTF-8 bytes of the name); returns a new array. */
 export function sortNodes(nodes: readonly TreeNode[]): TreeNode[] {

@@ -76,10 +76,12 @@ export const MAX_INODE = 2n ** 64n - 1n;
 /** Matches an unpaired UTF-16 surrogate (with the `u` flag, paired ones are whole code points). */
 const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
 
+/** `String.prototype.isWellFormed` (ES2024, in Node >= 20), when the runtime has it. */
+const nativeWellFormed = (String.prototype as { isWellFormed?: (this: string) => boolean }).isWellFormed;
+
 /** True when `s` is well-formed Unicode (no unpaired surrogates), so it has a UTF-8 encoding. */
-export function isWellFormed(s: string): boolean {
-  return !LONE_SURROGATE.test(s);
-}
+export const isWellFormed: (s: string) => boolean =
+  typeof nativeWellFormed === 'function' ? (s) => nativeWellFormed.call(s) : (s) => !LONE_SURROGATE.test(s);
 
 /**
  * What is wrong with `name` as a tree node name, or `undefined` when it is valid.
@@ -96,6 +98,8 @@ export function nameProblem(name: unknown): string | undefined {
   if (name.includes('/')) return 'name contains "/"';
   if (name.includes('\0')) return 'name contains NUL';
   if (!isWellFormed(name)) return 'name is not valid Unicode (unpaired surrogate)';
+  // A UTF-16 code unit takes at most 3 UTF-8 bytes, so short names need no count.
+  if (name.length * 3 <= MAX_NAME_BYTES) return undefined;
   const bytes = Buffer.byteLength(name, 'utf8');
   if (bytes > MAX_NAME_BYTES) return `name is ${bytes} bytes long (at most ${MAX_NAME_BYTES})`;
   return undefined;
@@ -126,19 +130,41 @@ export function quoteName(name: unknown): string {
   return JSON.stringify(short);
 }
 
-/** Compares two names by their UTF-8 bytes (the canonical node order); <0, 0 or >0. */
-export function compareNames(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
+/** True for a UTF-16 surrogate code unit (half of a code point above U+FFFF, or a lone one). */
+function isSurrogate(c: number): boolean {
+  return c >= 0xd800 && c <= 0xdfff;
 }
 
 /**
- * Sorts names into the canonical node order (by UTF-8 bytes, see {@link compareNames}),
- * converting each name once. Returns a new array.
+ * Compares two names by their UTF-8 bytes (the canonical node order); <0, 0 or >0.
+ *
+ * Equal to `Buffer.compare` of the names' UTF-8 encodings (lone surrogates encoded as
+ * U+FFFD, as `Buffer.from` does) for all strings, without encoding them: UTF-8 byte order is
+ * code point order, which is UTF-16 code unit order except where a surrogate meets a unit
+ * at or above U+E000: only names that first differ at a surrogate go through `Buffer.compare`.
+ */
+export function compareNames(a: string, b: string): number {
+  const n = a.length < b.length ? a.length : b.length;
+  for (let i = 0; i < n; i++) {
+    const x = a.charCodeAt(i);
+    const y = b.charCodeAt(i);
+    if (x !== y) {
+      if (!isSurrogate(x) && !isSurrogate(y)) return x - y;
+      return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
+    }
+  }
+  // One is a prefix of the other. Its UTF-8 is a prefix of the other's too, except that a
+  // high surrogate at its end is lone there (EF BF BD) and may be paired in the other (F0-F4
+  // lead byte): still the smaller.
+  return a.length - b.length;
+}
+
+/**
+ * Sorts names into the canonical node order (by UTF-8 bytes, see {@link compareNames}).
+ * Returns a new array.
  */
 export function sortByName(names: readonly string[]): string[] {
-  const keyed = names.map((name) => ({ name, key: Buffer.from(name, 'utf8') }));
-  keyed.sort((a, b) => Buffer.compare(a.key, b.key));
-  return keyed.map((k) => k.name);
+  return [...names].sort(compareNames);
 }
 
 /**
@@ -147,10 +173,13 @@ export function sortByName(names: readonly string[]): string[] {
  */
 export function sameNode(a: TreeNode, b: TreeNode): boolean {
   if (
-    a.name !== b.name || a.type !== b.type || a.mode !== b.mode || a.mtimeNs !== b.mtimeNs || a.ctimeNs !== b.ctimeNs ||
-    a.inode !== b.inode || a.size !== b.size || a.subtree !== b.subtree || a.target !== b.target
+    a.name !== b.name || a.type !== b.type || a.mode !== b.mode || a.size !== b.size || a.mtimeNs !== b.mtimeNs ||
+    a.ctimeNs !== b.ctimeNs || a.inode !== b.inode || a.subtree !== b.subtree || a.target !== b.target
   ) return false;
-  if (a.content === b.content) return true;
-  if (!a.content || !b.content || a.content.length !== b.content.length) return false;
-  return a.content.every((id, i) => id === b.content![i]);
+  const x = a.content;
+  const y = b.content;
+  if (x === y) return true;
+  if (!x || !y || x.length !== y.length) return false;
+  for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return false;
+  return true;
 }

@@ -2,9 +2,9 @@ import { describe, expect, test } from 'vitest';
 import { fc, test as fcTest } from '@fast-check/vitest';
 import { ClawbackError } from '../../src/errors.js';
 import type { ErrorCode } from '../../src/errors.js';
-import { toHex } from '../../src/ids.js';
-import { decodeTree, encodeTree, sortNodes } from '../../src/tree/codec.js';
-import { compareNames, nameProblem, validateName } from '../../src/tree/node.js';
+import { isHexId, toHex } from '../../src/ids.js';
+import { decodeTree, decodeTreeParts, encodeTree, sortNodes } from '../../src/tree/codec.js';
+import { compareNames, isWellFormed, nameProblem, sameNode, sortByName, validateName } from '../../src/tree/node.js';
 import type { Tree, TreeNode } from '../../src/tree/node.js';
 
 const ID_A = 'a'.repeat(64);
@@ -76,6 +76,20 @@ const nodeArb: fc.Arbitrary<TreeNode> = fc.oneof(
 );
 
 const treeArb: fc.Arbitrary<Tree> = fc.uniqueArray(nodeArb, { selector: (n) => n.name, maxLength: 12 }).map((nodes) => ({ nodes }));
+
+/** Trees whose encoding is mostly ASCII without escapes (what decodeTree's first tier reads). */
+const asciiTreeArb: fc.Arbitrary<Tree> = fc
+  .uniqueArray(
+    fc
+      .tuple(
+        nodeArb,
+        fc.string({ unit: 'grapheme-ascii', minLength: 1, maxLength: 14 }).filter((n) => nameProblem(n) === undefined),
+        fc.string({ unit: 'grapheme-ascii', minLength: 1, maxLength: 14 }),
+      )
+      .map(([n, name, target]): TreeNode => ({ ...n, name, ...(n.type === 'symlink' ? { target } : {}) })),
+    { selector: (n) => n.name, maxLength: 8 },
+  )
+  .map((nodes) => ({ nodes }));
 
 // ---- tests ----
 
@@ -321,5 +335,337 @@ describe('validateName', () => {
   test.each(['', '.', '..', 'a/b', '/', 'a\0', 'x'.repeat(256), 'é'.repeat(128), '\uD800', 'a\uDC00b'])('rejects %j', (n) => {
     expectError(() => validateName(n), 'INTEGRITY', /invalid tree node name/);
     expectError(() => validateName(n, 'CAPTURE'), 'CAPTURE');
+  });
+});
+
+// ---- the fast paths (codec.ts, node.ts, ids.ts) against the plain definitions ----
+
+/** Code units that exercise UTF-16 vs UTF-8 order: surrogates (paired and lone), U+E000+, edges. */
+const trickyUnit = fc.constantFrom('a', 'z', '\u007f', '\u0080', 'é', '\u07ff', '\u0800', '\ud7ff', '\ud800', '\udbff', '\udc00', '\udfff', '\ue000', '\ufffd', '\uffff', '\u{10000}', '\u{1F600}', '\u{10FFFF}');
+const trickyString = fc.oneof(
+  fc.array(trickyUnit, { maxLength: 6 }).map((a) => a.join('')),
+  fc.string({ unit: 'binary', maxLength: 8 }),
+  fc.string({ unit: fc.integer({ min: 0, max: 0xffff }).map((c) => String.fromCharCode(c)), maxLength: 6 }),
+);
+
+/** The definitions the fast versions must match (the implementations before they were sped up). */
+const reference = {
+  compareNames: (a: string, b: string): number => Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8')),
+  isHexId: (s: unknown): boolean => typeof s === 'string' && /^[0-9a-f]{64}$/.test(s),
+  isWellFormed: (s: string): boolean => !/[\uD800-\uDFFF]/u.test(s),
+  nameProblem(name: unknown): string | undefined {
+    if (typeof name !== 'string') return 'name is not a string';
+    if (name === '') return 'name is empty';
+    if (name === '.' || name === '..') return `name ${JSON.stringify(name)} is not allowed`;
+    if (name.includes('/')) return 'name contains "/"';
+    if (name.includes('\0')) return 'name contains NUL';
+    if (/[\uD800-\uDFFF]/u.test(name)) return 'name is not valid Unicode (unpaired surrogate)';
+    const bytes = Buffer.byteLength(name, 'utf8');
+    if (bytes > 255) return `name is ${bytes} bytes long (at most 255)`;
+    return undefined;
+  },
+};
+
+describe('fast helpers match their definitions', () => {
+  fcTest.prop([trickyString, trickyString])('compareNames has the sign of Buffer.compare of the UTF-8 bytes', (a, b) => {
+    expect(Math.sign(compareNames(a, b))).toBe(reference.compareNames(a, b));
+    expect(Math.sign(compareNames(a, a))).toBe(0);
+  });
+
+  fcTest.prop([trickyString, trickyUnit, trickyUnit])('compareNames on a common prefix', (p, x, y) => {
+    expect(Math.sign(compareNames(p + x, p + y))).toBe(reference.compareNames(p + x, p + y));
+    expect(Math.sign(compareNames(p + x, p + x + y))).toBe(reference.compareNames(p + x, p + x + y));
+    expect(Math.sign(compareNames(p + x + y, p + x))).toBe(reference.compareNames(p + x + y, p + x));
+  });
+
+  fcTest.prop([fc.array(trickyString, { maxLength: 20 })])('sortByName sorts by UTF-8 bytes', (names) => {
+    const byBytes = names
+      .map((name) => ({ name, key: Buffer.from(name, 'utf8') }))
+      .sort((a, b) => Buffer.compare(a.key, b.key))
+      .map((k) => Buffer.from(k.name, 'utf8').toString('hex'));
+    expect(sortByName(names).map((n) => Buffer.from(n, 'utf8').toString('hex'))).toEqual(byBytes);
+  });
+
+  const nearHexChar = fc.oneof(
+    fc.constantFrom(...'0123456789abcdef'),
+    // Wrong characters, among them ones whose low 7 bits are a hex digit.
+    fc.constantFrom('A', 'F', 'g', '/', ':', '`', 'G', ' ', '\u00b0', '\u00e1', '\u0130', '\u0161', '\uff10', '\ud800'),
+  );
+  fcTest.prop([
+    fc.oneof(
+      fc.array(nearHexChar, { minLength: 64, maxLength: 64 }).map((a) => a.join('')),
+      fc.tuple(hexId, fc.nat({ max: 63 }), nearHexChar).map(([id, at, c]) => id.slice(0, at) + c + id.slice(at + 1)),
+      fc.string({ maxLength: 70 }),
+      hexId.map((id) => id.slice(1)),
+      hexId.map((id) => `${id}0`),
+    ),
+  ])('isHexId matches /^[0-9a-f]{64}$/', (s) => {
+    expect(isHexId(s)).toBe(reference.isHexId(s));
+  });
+
+  test('isHexId on non-strings', () => {
+    for (const v of [undefined, null, 1, ['a'.repeat(64)], { length: 64 }]) expect(isHexId(v)).toBe(false);
+    expect(isHexId(ID_C)).toBe(true);
+  });
+
+  fcTest.prop([trickyString])('isWellFormed finds unpaired surrogates', (s) => {
+    expect(isWellFormed(s)).toBe(reference.isWellFormed(s));
+  });
+
+  fcTest.prop([
+    fc.oneof(
+      trickyString,
+      fc.tuple(fc.constantFrom('x', 'é', 'ह', '\u{1F600}', '\ud800'), fc.integer({ min: 60, max: 130 })).map(([c, n]) => c.repeat(n)),
+      fc.constantFrom('', '.', '..', '...', 'a/b', 'a\0', 'ह'.repeat(85), 'ह'.repeat(86), 'x'.repeat(255), 'x'.repeat(256)),
+    ),
+  ])('nameProblem', (name) => {
+    expect(nameProblem(name)).toBe(reference.nameProblem(name));
+  });
+
+  /** One node with one field changed to another valid value (or the same node). */
+  const nodePair: fc.Arbitrary<[TreeNode, TreeNode]> = fc
+    .tuple(nodeArb, fc.constantFrom('same', 'name', 'mode', 'mtimeNs', 'ctimeNs', 'inode', 'size', 'id', 'target', 'type', 'copy'), fc.nat())
+    .map(([a, field, n]): [TreeNode, TreeNode] => {
+      const b: TreeNode = { ...a, ...(a.content ? { content: [...a.content] } : {}) };
+      if (field === 'same') return [a, a];
+      if (field === 'name') b.name = a.name === 'a' ? 'b' : 'a';
+      if (field === 'mode') b.mode = (a.mode + 1 + (n % 7)) % 0o10000;
+      if (field === 'mtimeNs') b.mtimeNs = a.mtimeNs === 0n ? 1n : 0n;
+      if (field === 'ctimeNs') b.ctimeNs = a.ctimeNs === undefined ? 5n : n % 2 === 0 ? a.ctimeNs + 1n : undefined;
+      if (field === 'inode') b.inode = a.inode === undefined ? 5n : n % 2 === 0 ? undefined : a.inode === 0n ? 1n : 0n;
+      if (field === 'size' && a.type !== 'dir' && a.type !== 'symlink') b.size = a.size + 1;
+      if (field === 'id' && a.content) b.content = n % 2 === 0 ? [...a.content, ID_A] : a.content.map(() => ID_B);
+      if (field === 'id' && a.subtree) b.subtree = a.subtree === ID_A ? ID_B : ID_A;
+      if (field === 'target' && a.target) b.target = `${a.target}/`;
+      if (field === 'type' && a.content) b.type = a.type === 'file' ? 'sqlite' : 'file';
+      return [a, b];
+    });
+  fcTest.prop([nodePair])('sameNode(a, b) exactly when a and b encode alike', ([a, b]) => {
+    const alike = Buffer.from(encodeTree({ nodes: [a] })).equals(Buffer.from(encodeTree({ nodes: [b] })));
+    expect(sameNode(a, b)).toBe(alike);
+    expect(sameNode(b, a)).toBe(alike);
+  });
+});
+
+describe('decodeTree: the fast path and the detailed validator agree', () => {
+  /** decodeTree's answer for `bytes`: the tree, or the error's code and message. */
+  function outcome(fn: () => Tree): { tree: Tree } | { code: string; message: string } {
+    try {
+      return { tree: fn() };
+    } catch (err) {
+      expect(err).toBeInstanceOf(ClawbackError);
+      return { code: (err as ClawbackError).code, message: (err as ClawbackError).message };
+    }
+  }
+
+  /** Checks the agreement on `bytes`; returns whether they were accepted. */
+  function agree(bytes: Uint8Array): boolean {
+    const detailed = outcome(() => decodeTreeParts.detailed(bytes));
+    const fast = outcome(() => decodeTreeParts.fast(bytes) ?? fail());
+    const scan = outcome(() => decodeTreeParts.scan(bytes) ?? fail());
+    const full = outcome(() => decodeTree(bytes));
+    // The fast tiers never accept what the detailed validator refuses, and return the same tree.
+    if ('tree' in fast) expect(detailed).toEqual(fast);
+    if ('tree' in scan) expect(detailed).toEqual(scan);
+    // The JSON tier accepts every valid tree, the scanner every one that is ASCII without escapes
+    // (otherwise they are only slow), and decodeTree says what the validator says.
+    if ('tree' in detailed) expect(fast).toEqual(detailed);
+    if ('tree' in detailed && bytes.every((b) => b < 0x80 && b !== 0x5c)) expect(scan).toEqual(detailed);
+    expect(full).toEqual(detailed);
+    return 'tree' in detailed;
+  }
+  function fail(): never {
+    throw new ClawbackError('INTEGRITY', 'fast path refused');
+  }
+
+  fcTest.prop([fc.oneof(treeArb, asciiTreeArb)])('on valid encodings', (t) => {
+    expect(agree(encodeTree(t))).toBe(true);
+  });
+
+  const mutation = fc.oneof(
+    fc.record({ kind: fc.constant('set' as const), at: fc.nat(), byte: fc.integer({ min: 0, max: 255 }) }),
+    fc.record({ kind: fc.constant('delete' as const), at: fc.nat(), len: fc.integer({ min: 1, max: 8 }) }),
+    fc.record({ kind: fc.constant('insert' as const), at: fc.nat(), bytes: fc.uint8Array({ minLength: 1, maxLength: 4 }) }),
+    fc.record({
+      kind: fc.constant('ascii' as const),
+      at: fc.nat(),
+      byte: fc.constantFrom(...[...'"{}[],:0123456789-. \\aeflnrstu/'].map((c) => c.charCodeAt(0))),
+    }),
+  );
+  fcTest.prop([fc.oneof(treeArb, asciiTreeArb).filter((t) => t.nodes.length > 0), fc.array(mutation, { minLength: 1, maxLength: 3 })], { numRuns: 300 })(
+    'on mutated encodings',
+    (t, muts) => {
+      let b = Buffer.from(encodeTree(t));
+      for (const m of muts) {
+        const at = m.at % b.length;
+        if (m.kind === 'set' || m.kind === 'ascii') b[at] = m.byte;
+        else if (m.kind === 'delete') b = Buffer.concat([b.subarray(0, at), b.subarray(at + m.len)]);
+        else b = Buffer.concat([b.subarray(0, at), Buffer.from(m.bytes), b.subarray(at)]);
+        if (b.length === 0) return;
+      }
+      agree(b);
+    },
+  );
+
+  const fieldValue = fc.oneof(
+    fc.constantFrom<unknown>(
+      null, true, 0, -0, 1, 1.5, -1, 4095, 4096, 2 ** 53 - 1, 2 ** 53, 1e21, '', '0', '-0', '00', '01', '+1', ' 1', '1 ', '0x10', '1e3',
+      '9223372036854775807', '9223372036854775808', '-9223372036854775808', '-9223372036854775809', '18446744073709551615',
+      '18446744073709551616', '99999999999999999999', '-99999999999999999999', '123456789012345678901', ID_A, ID_A.toUpperCase(), 'file', 'dir',
+      'symlink', 'sqlite', 'fifo', '.', '..', 'a/b', 'x\u0000', '\ud800', 'é', 'a"b', 'a\\b', '\u2028', [], [ID_A], [ID_A, 'x'], [1], {},
+    ),
+    fc.string({ maxLength: 6 }),
+  );
+  const fieldName = fc.constantFrom('name', 'type', 'mode', 'mtime', 'ctime', 'inode', 'size', 'content', 'subtree', 'target', 'extra', '__proto__');
+  fcTest.prop([fc.oneof(treeArb, asciiTreeArb).filter((t) => t.nodes.length > 0), fc.nat(), fieldName, fc.option(fieldValue, { nil: undefined })], { numRuns: 500 })(
+    'on JSON-level changes of one field',
+    (t, which, field, value) => {
+      const obj = JSON.parse(str(encodeTree(t))) as { nodes: Record<string, unknown>[] };
+      const node = obj.nodes[which % obj.nodes.length] as Record<string, unknown>;
+      if (value === undefined) delete node[field];
+      else Object.defineProperty(node, field, { value, enumerable: true, configurable: true, writable: true });
+      agree(text(JSON.stringify(obj)));
+    },
+  );
+
+  test.each([
+    ['9223372036854775807', true],
+    ['-9223372036854775808', true],
+    ['9223372036854775808', false],
+    ['-9223372036854775809', false],
+    ['18446744073709551615', false],
+    ['99999999999999999999', false],
+    ['0', true],
+    ['-1', true],
+    ['-0', false],
+    ['01', false],
+    ['', false],
+  ])('mtime and ctime %j: accepted %j', (v, ok) => {
+    for (const key of ['mtime', 'ctime']) {
+      const json = `{"nodes":[{"name":"n","type":"file","mode":0,"mtime":"${key === 'mtime' ? v : '1'}"${key === 'ctime' ? `,"ctime":"${v}"` : ''},"size":0,"content":[]}]}`;
+      expect(agree(text(json))).toBe(ok);
+    }
+  });
+
+  test.each([
+    ['18446744073709551615', true],
+    ['18446744073709551616', false],
+    ['9223372036854775808', true],
+    ['0', true],
+    ['-1', false],
+    ['99999999999999999999', false],
+  ])('inode %j: accepted %j', (v, ok) => {
+    expect(agree(text(`{"nodes":[{"name":"n","type":"file","mode":0,"mtime":"1","inode":"${v}","size":0,"content":[]}]}`))).toBe(ok);
+  });
+
+  test.each([
+    ['"mode":4095,', '"size":9007199254740991', true],
+    ['"mode":4095,', '"size":9007199254740992', false],
+    ['"mode":4095.5,', '"size":0', false],
+    ['"mode":-0,', '"size":0', false],
+    ['"mode":0,', '"size":-0', false],
+    ['"mode":0,', '"size":1E1', false],
+  ])('%s %s: accepted %j', (mode, size, ok) => {
+    expect(agree(text(`{"nodes":[{"name":"n","type":"file",${mode}"mtime":"1",${size},"content":[]}]}`))).toBe(ok);
+  });
+
+  // Near misses of a canonical all-ASCII encoding, aimed at the first tier's grammar.
+  const ok = `{"nodes":[{"name":"a","type":"file","mode":420,"mtime":"1","ctime":"2","inode":"3","size":10,"content":["${ID_A}","${ID_B}"]},{"name":"b","type":"dir","mode":0,"mtime":"0","size":0,"subtree":"${ID_C}"},{"name":"c","type":"symlink","mode":511,"mtime":"-1","size":0,"target":"a"}]}`;
+  test('the near-miss base case is accepted by every tier', () => {
+    expect(agree(text(ok))).toBe(true);
+    expect(decodeTreeParts.scan(text(ok))).toBeDefined();
+  });
+  test.each<[string, string, string]>([
+    ['mode with a leading zero', '"mode":420', '"mode":0420'],
+    ['mode 00', '"mode":0,', '"mode":00,'],
+    ['size with a leading zero', '"size":10', '"size":010'],
+    ['size 1.0', '"size":10', '"size":10.0'],
+    ['size with an exponent', '"size":10', '"size":1e1'],
+    ['negative size', '"size":10', '"size":-10'],
+    ['a 17-digit size', '"size":10', '"size":10000000000000000'],
+    ['text after the end', '"a"}]}', '"a"}]}x'],
+    ['whitespace after the end', '"a"}]}', '"a"}]} '],
+    ['a missing end', '"a"}]}', '"a"}]'],
+    ['a node closed by another character', '"a"}]}', '"a"]]}'],
+    ['a dir node closed by another character', `"${ID_C}"},`, `"${ID_C}"],`],
+    ['a file node closed by another character', `"${ID_B}"]},`, `"${ID_B}"]],`],
+    ['a key after the last one', '"a"}]}', '"a","x":1}]}'],
+    ['ids separated by a space', `"${ID_A}","${ID_B}"`, `"${ID_A}" "${ID_B}"`],
+    ['ids separated by a colon', `"${ID_A}","${ID_B}"`, `"${ID_A}":"${ID_B}"`],
+    ['a trailing comma in content', `"${ID_B}"]`, `"${ID_B}",]`],
+    ['a short id', `"${ID_B}"]`, `"${ID_B.slice(1)}"]`],
+    ['a long id', `"${ID_B}"]`, `"${ID_B}0"]`],
+    ['a long subtree id', `"${ID_C}"}`, `"${ID_C}0"}`],
+    ['nodes separated by a space', '},{"name":"b"', '}, {"name":"b"'],
+    ['a raw tab in a name', '"name":"b"', `"name":"b${String.fromCharCode(9)}x"`],
+    ['a raw newline in a target', '"target":"a"', `"target":"a${String.fromCharCode(10)}b"`],
+    ['an escaped name', '"name":"b"', '"name":"\\u0062"'],
+    ['an escaped slash in a target', '"target":"a"', '"target":"a\\/b"'],
+    ['a missing ctime quote', '"ctime":"2"', '"ctime":2'],
+    ['ctime after inode', '"ctime":"2","inode":"3"', '"inode":"3","ctime":"2"'],
+    ['a type of another case', '"type":"dir"', '"type":"Dir"'],
+    ['a type prefix', '"type":"dir"', '"type":"di"'],
+    ['a longer type', '"type":"dir"', '"type":"dirs"'],
+    ['subtree on a file too', `"${ID_B}"]}`, `"${ID_B}"],"subtree":"${ID_C}"}`],
+    ['a duplicate name', '"name":"b"', '"name":"a"'],
+    ['unsorted names', '"name":"c"', '"name":"B"'],
+    ['whitespace after the nodes key', '{"nodes":[', '{"nodes" :['],
+  ])('%s is refused by every tier', (_label, from, to) => {
+    expect(ok.includes(from)).toBe(true);
+    const bad = ok.replace(from, to);
+    expect(agree(text(bad))).toBe(false);
+    expectError(() => decodeTree(text(bad)), 'INTEGRITY');
+  });
+  test('a raw control character equal to its escape is refused (JSON strings cannot hold one)', () => {
+    for (let c = 0; c < 0x20; c++) {
+      expect(agree(text(ok.replace('"name":"b"', `"name":"b${String.fromCharCode(c)}"`)))).toBe(false);
+      expect(agree(text(ok.replace('"target":"a"', `"target":"a${String.fromCharCode(c)}"`)))).toBe(false);
+    }
+  });
+
+  test('names that need escapes and non-ASCII names, in UTF-8 order', () => {
+    const mk = (name: string): TreeNode => ({ name, type: 'dir', mode: 0, mtimeNs: 0n, size: 0, subtree: ID_A });
+    const names = ['a"b', 'a\\b', 'tab\there', '\u0001', '\u007f', 'é', '\u2028', '\uffff', '\u{10000}', '\u{1F600}'];
+    const b = encodeTree({ nodes: names.map(mk) });
+    expect(agree(b)).toBe(true);
+    expect(decodeTreeParts.fast(b)?.nodes.map((n) => n.name)).toEqual(sortByName(names));
+  });
+});
+
+describe('encodeTree: sorted and unsorted input', () => {
+  const mk = (name: string, subtree = ID_A): TreeNode => ({ name, type: 'dir', mode: 0, mtimeNs: 0n, size: 0, subtree });
+
+  test('a duplicate in sorted input is found', () => {
+    expectError(() => encodeTree({ nodes: [mk('a'), mk('b'), mk('b', ID_B)] }), 'INTERNAL', /duplicate node name "b"/);
+    expectError(() => encodeTree({ nodes: [mk('b'), mk('a'), mk('b', ID_B)] }), 'INTERNAL', /duplicate node name "b"/);
+  });
+
+  test('an invalid node is reported before a duplicate', () => {
+    expectError(() => encodeTree({ nodes: [mk('b'), mk('b'), mk('c', 'x')] }), 'INTERNAL', /node "c": subtree/);
+  });
+
+  test('input in UTF-16 order but not UTF-8 order is sorted', () => {
+    const sorted = str(encodeTree({ nodes: [mk('\uFFFD'), mk('\u{1F600}')] }));
+    expect(str(encodeTree({ nodes: [mk('\u{1F600}'), mk('\uFFFD')] }))).toBe(sorted);
+    expect(sorted.indexOf('\uFFFD')).toBeLessThan(sorted.indexOf('\u{1F600}'));
+  });
+
+  test('the input array is not modified', () => {
+    const nodes = [mk('b'), mk('a')];
+    encodeTree({ nodes });
+    expect(nodes.map((n) => n.name)).toEqual(['b', 'a']);
+  });
+
+  test('a content array with a hole, or a node that is not an object, is INTERNAL', () => {
+    const holey = new Array<string>(2);
+    holey[1] = ID_A;
+    expectError(() => encodeTree({ nodes: [{ name: 'f', type: 'file', mode: 0, mtimeNs: 0n, size: 0, content: holey }] }), 'INTERNAL', /content\[0\]/);
+    expectError(() => encodeTree({ nodes: [null as unknown as TreeNode] }), 'INTERNAL', /node #0 is not an object/);
+  });
+
+  test('explicitly undefined optional fields are left out', () => {
+    const n: TreeNode = { name: 'd', type: 'dir', mode: 0, mtimeNs: 0n, ctimeNs: undefined, inode: undefined, size: 0, subtree: ID_A };
+    expect(str(encodeTree({ nodes: [n] }))).toBe(`{"nodes":[{"name":"d","type":"dir","mode":0,"mtime":"0","size":0,"subtree":"${ID_A}"}]}`);
+    expect(sameNode(n, mk('d'))).toBe(true);
   });
 });
