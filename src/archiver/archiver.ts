@@ -14,7 +14,7 @@ import { ClawbackError, isClawbackError, throwIfAborted } from '../errors.js';
 import type { BlobId } from '../ids.js';
 import { chunkBuffer, chunkStream, singleChunkLimit, type Chunker } from '../chunker/index.js';
 import { encodeTree, decodeTree } from '../tree/codec.js';
-import { nameProblem, sameNode, type Tree, type TreeNode } from '../tree/node.js';
+import { makeNode, nameProblem, sameNode, type Tree, type TreeNode } from '../tree/node.js';
 import { PackCache } from '../repository/pack-cache.js';
 import { SmallFileReader, streamFile } from './file-reader.js';
 import { ReadQueue, Slots } from './read-queue.js';
@@ -95,10 +95,6 @@ export interface CaptureProblem {
   reason: string;
 }
 
-function ns(t: bigint): bigint {
-  return t;
-}
-
 function describe(err: unknown): string {
   const e = err as NodeJS.ErrnoException;
   if (e?.code === 'ENOENT') return 'vanished during the snapshot';
@@ -128,13 +124,6 @@ function isRacy(ctimeNs: bigint, readStartMs: number): boolean {
   return ctimeNs >= BigInt(readStartMs) * 1_000_000n - RACY_NS;
 }
 
-function unlessRacy<T extends { ctimeNs?: bigint | undefined; inode?: bigint | undefined }>(base: T, readStartMs: number): T {
-  if (base.ctimeNs === undefined || !isRacy(base.ctimeNs, readStartMs)) return base;
-  const { ctimeNs: _c, inode: _i, ...rest } = base;
-  void _c;
-  void _i;
-  return rest as T;
-}
 
 /** A parent snapshot's directory: its tree id and nodes by name. */
 interface ParentDir {
@@ -430,7 +419,8 @@ export class Archiver {
         continue;
       }
       const mode = Number(q.entry.stats.mode & 0o7777n);
-      nodes[q.idx] = mode === q.prev.mode ? q.prev : { ...q.prev, mode };
+      const p = q.prev;
+      nodes[q.idx] = mode === p.mode ? p : makeNode(p.name, p.type, mode, p.mtimeNs, p.ctimeNs, p.inode, p.size, p.content, undefined, undefined);
       this.count(q.prev.size, q.entry.relPath);
     }
   }
@@ -446,16 +436,17 @@ export class Archiver {
       this.problem(abs, reason);
       return undefined;
     }
-    const base = { name, mode: Number(st.mode & 0o7777n), mtimeNs: ns(st.mtimeNs), ctimeNs: ns(st.ctimeNs), inode: st.ino };
+    const mode = Number(st.mode & 0o7777n);
+    const mtimeNs = st.mtimeNs;
     if (st.isDirectory()) {
       const subtree = await this.saveDir(abs, rel, prev?.type === 'dir' ? prev.subtree : undefined);
-      return { ...base, type: 'dir', size: 0, subtree };
+      return makeNode(name, 'dir', mode, mtimeNs, st.ctimeNs, st.ino, 0, undefined, subtree, undefined);
     }
     if (st.isSymbolicLink()) {
       try {
         const target = readlinkSync(abs);
         this.stats.symlinks++;
-        return { ...base, type: 'symlink', size: 0, target };
+        return makeNode(name, 'symlink', mode, mtimeNs, st.ctimeNs, st.ino, 0, undefined, undefined, target);
       } catch (err) {
         this.problem(abs, describe(err));
         return undefined;
@@ -473,24 +464,25 @@ export class Archiver {
           prev.ctimeNs === stamp.ctimeNs && prev.inode === stamp.inode && (await this.allExist(prev.content))
         ) {
           this.count(prev.size, rel);
-          return { ...base, ctimeNs: stamp.ctimeNs, inode: stamp.inode, type: 'sqlite', size: prev.size, content: prev.content };
+          return makeNode(name, 'sqlite', mode, mtimeNs, stamp.ctimeNs, stamp.inode, prev.size, prev.content, undefined, undefined);
         }
         const readStart = Date.now();
         const captured = await hooks.capture?.(info);
-        if (captured) return await this.saveCaptured(base, captured, rel, captured.type === 'sqlite' ? stamp : undefined, readStart);
+        if (captured) return await this.saveCaptured(name, mode, mtimeNs, captured, rel, captured.type === 'sqlite' ? stamp : undefined, readStart);
       }
       if (
         prev && prev.type === 'file' && prev.content && BigInt(prev.size) === st.size && prev.mtimeNs === st.mtimeNs &&
         prev.ctimeNs === st.ctimeNs && prev.inode === st.ino && (await this.allExist(prev.content))
       ) {
         this.count(prev.size, rel);
-        return { ...base, type: 'file', size: prev.size, content: prev.content };
+        return makeNode(name, 'file', mode, mtimeNs, st.ctimeNs, st.ino, prev.size, prev.content, undefined, undefined);
       }
       const readStart = Date.now();
       const { content, size } = await this.saveFile(abs, Number(st.size));
       this.stats.filesRead++;
       this.count(size, rel);
-      return { ...unlessRacy(base, readStart), type: 'file', size, content };
+      const racy = isRacy(st.ctimeNs, readStart);
+      return makeNode(name, 'file', mode, mtimeNs, racy ? undefined : st.ctimeNs, racy ? undefined : st.ino, size, content, undefined, undefined);
     } catch (err) {
       if (isClawbackError(err) && err.code !== 'CAPTURE') throw err;
       this.problem(abs, isClawbackError(err) ? err.message : describe(err));
@@ -533,7 +525,7 @@ export class Archiver {
     }
   }
 
-  private async saveCaptured(base: Omit<TreeNode, 'type' | 'size'>, c: CaptureResult, rel: string, stamp: CaptureStamp | undefined, readStart: number): Promise<TreeNode> {
+  private async saveCaptured(name: string, mode: number, mtimeNs: bigint, c: CaptureResult, rel: string, stamp: CaptureStamp | undefined, readStart: number): Promise<TreeNode> {
     const chunker = c.type === 'sqlite' ? this.sqliteChunker : this.fileChunker;
     let result: { content: BlobId[]; size: number };
     if ('bytes' in c) {
@@ -549,11 +541,8 @@ export class Archiver {
     this.count(result.size, rel);
     // Captured content may differ from the file on disk: change detection fields only
     // from the hook's stamp (taken before the capture, so a later change always shows).
-    const { ctimeNs: _c, inode: _i, ...rest } = base;
-    void _c;
-    void _i;
-    const kept = stamp && !isRacy(stamp.ctimeNs, readStart) ? { ctimeNs: stamp.ctimeNs, inode: stamp.inode } : {};
-    return { ...rest, ...kept, type: c.type, size: result.size, content: result.content };
+    const keep = stamp !== undefined && !isRacy(stamp.ctimeNs, readStart);
+    return makeNode(name, c.type, mode, mtimeNs, keep ? stamp.ctimeNs : undefined, keep ? stamp.inode : undefined, result.size, result.content, undefined, undefined);
   }
 
   /**
