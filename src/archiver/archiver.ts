@@ -478,7 +478,7 @@ export class Archiver {
         return makeNode(name, 'file', mode, mtimeNs, st.ctimeNs, st.ino, prev.size, prev.content, undefined, undefined);
       }
       const readStart = Date.now();
-      const { content, size } = await this.saveFile(abs, Number(st.size));
+      const { content, size } = await this.saveFile(abs, Number(st.size), prev?.type === 'file' ? prev.content : undefined);
       this.stats.filesRead++;
       this.count(size, rel);
       const racy = isRacy(st.ctimeNs, readStart);
@@ -505,14 +505,18 @@ export class Archiver {
    * Saves a regular file's content: one up to {@link smallLimit} read, cut and hashed on
    * the blob workers, a larger one (or one that grew since `lstat`) on this thread.
    * @param size the size `lstat` saw, bytes.
+   * @param prev the parent snapshot's content of this file: when the file still cuts into
+   *   exactly these chunks, its content does not come back from the workers at all.
    * @throws the fs error of a file that cannot be read.
    */
-  private async saveFile(abs: string, size: number): Promise<{ content: BlobId[]; size: number }> {
+  private async saveFile(abs: string, size: number, prev: BlobId[] | undefined): Promise<{ content: BlobId[]; size: number }> {
     if (size > this.smallLimit) return this.saveFileContent(abs, this.fileChunker, size);
-    const r = await this.reads.read(abs, size);
+    const r = await this.reads.read(abs, size, prev ?? null);
     try {
       if (r.kind === 'error') throw fsError(r);
-      if (r.kind === 'grew') return await this.saveFileContent(abs, this.fileChunker, undefined);
+      if (r.kind === 'same' && (await this.allExist(prev!))) return { content: prev!, size: r.length };
+      // Grew, or (in a damaged repository) the parent's blobs are gone: read it here.
+      if (r.kind !== 'read') return await this.saveFileContent(abs, this.fileChunker, undefined);
       let pos = 0;
       for (let k = 0; k < r.ids.length; k++) {
         const len = r.lengths[k]!;

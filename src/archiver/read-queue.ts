@@ -10,6 +10,7 @@
  */
 import type { HashedFile } from '../repository/seal-pool.js';
 import type { Chunker } from '../chunker/index.js';
+import type { BlobId } from '../ids.js';
 import type { Repository } from '../repository/repository.js';
 import { Budget } from '../util/budget.js';
 
@@ -56,6 +57,7 @@ export const DEFAULT_READ_QUEUE_LIMITS: ReadQueueLimits = { batchFiles: 256, bat
 interface Pending {
   path: string;
   hint: number;
+  prev: readonly BlobId[] | null;
   resolve: (r: HashedFile) => void;
   reject: (e: unknown) => void;
 }
@@ -84,10 +86,12 @@ export class ReadQueue {
   /**
    * Queues the file at `path` (expected `hint` bytes). Waits while too many bytes are in
    * flight. The bytes count as in flight until {@link done} is called with `hint`.
-   * @returns the file's content and id, `grew`, or its fs error (see `HashedFile`).
+   * @param prev the chunk ids the caller expects (the parent snapshot's), or null.
+   * @returns the file's content and chunk ids, `same` (its ids are `prev`), `grew`, or its
+   *   fs error (see `HashedFile`).
    * @throws ClawbackError 'INTERNAL' if the worker failed.
    */
-  async read(path: string, hint: number): Promise<HashedFile> {
+  async read(path: string, hint: number, prev: readonly BlobId[] | null = null): Promise<HashedFile> {
     if (!this.inFlight.tryTake(hint)) {
       // Send what is queued, so that the bytes in flight come back and make room.
       this.flush();
@@ -95,7 +99,7 @@ export class ReadQueue {
     }
     return new Promise<HashedFile>((resolve, reject) => {
       if (this.batch.length === 0) setImmediate(() => this.flush());
-      this.batch.push({ path, hint, resolve, reject });
+      this.batch.push({ path, hint, prev, resolve, reject });
       this.batchBytes += hint;
       if (this.batch.length >= this.limits.batchFiles || this.batchBytes >= this.limits.batchBytes) this.flush();
     });
@@ -111,7 +115,8 @@ export class ReadQueue {
     const batch = this.batch;
     this.batch = [];
     this.batchBytes = 0;
-    this.repo.hashFiles(batch.map((p) => p.path), batch.map((p) => p.hint), this.chunker).then(
+    const prev = batch.some((p) => p.prev !== null) ? batch.map((p) => p.prev) : undefined;
+    this.repo.hashFiles(batch.map((p) => p.path), batch.map((p) => p.hint), this.chunker, prev).then(
       (results) => batch.forEach((p, i) => p.resolve(results[i]!)),
       (err: unknown) => batch.forEach((p) => p.reject(err)),
     );

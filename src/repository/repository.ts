@@ -524,10 +524,12 @@ export class Repository {
    * blob workers (see {@link SealPool.hashFiles}); the archiver saves the chunks it does not
    * find indexed.
    * @param hints each file's expected size in bytes (from `lstat`).
+   * @param prev per file, the chunk ids the caller expects (a file with exactly these comes
+   *   back as `same`, without content), or null.
    */
-  async hashFiles(paths: string[], hints: number[], chunker?: Chunker): Promise<HashedFile[]> {
+  async hashFiles(paths: string[], hints: number[], chunker?: Chunker, prev?: (readonly BlobId[] | null)[]): Promise<HashedFile[]> {
     await this.blobSaver();
-    return this.pool!.hashFiles(paths, hints, chunker);
+    return this.pool!.hashFiles(paths, hints, chunker, prev);
   }
 
   /** Counters of blobs written since open. */

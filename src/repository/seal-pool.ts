@@ -26,6 +26,8 @@ export type HashedFile =
    * lengths in bytes and blob ids, in order (none for an empty file).
    */
   | { kind: 'read'; data: Buffer; lengths: number[]; ids: BlobId[] }
+  /** The chunks' ids equal the ones the caller expected (`prev`); the content is not returned. */
+  | { kind: 'same'; length: number }
   /** The file had more bytes than its size hint: it changed since it was stat'ed. */
   | { kind: 'grew' }
   /** Opening or reading failed: the fs error's code (ENOENT, EACCES, ELOOP, …) and message. */
@@ -36,7 +38,7 @@ interface Answer {
   seq: number;
   buf?: ArrayBuffer;
   lengths?: number[];
-  files?: ({ offset: number; length: number; ids: string[]; lens: number[] } | { grew: true } | { code?: string; message: string })[];
+  files?: ({ offset: number; length: number; ids: string[]; lens: number[] } | { same: true; length: number } | { grew: true } | { code?: string; message: string })[];
   error?: string;
 }
 
@@ -140,16 +142,18 @@ export class SealPool {
    * Reads the files at `paths` whole, cuts each into chunks with `chunker` (a FastCDC
    * chunker; without one, or with another algorithm, each file is one chunk) and computes
    * the chunks' blob ids, on a worker. Each file is expected to hold at most `hints[i]`
-   * bytes (its size from `lstat`, bytes); one holding more is reported as `grew`. Files are
-   * opened with O_NOFOLLOW. Never rejects for a single file: fs errors come back per file.
+   * bytes (its size from `lstat`, bytes); one holding more is reported as `grew`. A file
+   * whose chunk ids equal `prev[i]` (the ids the caller already has, e.g. from the parent
+   * snapshot) is reported as `same`, without its content. Files are opened with O_NOFOLLOW.
+   * Never rejects for a single file: fs errors come back per file.
    * @throws ClawbackError 'INTERNAL' if the worker failed.
    */
-  hashFiles(paths: string[], hints: number[], chunker?: Chunker): Promise<HashedFile[]> {
+  hashFiles(paths: string[], hints: number[], chunker?: Chunker, prev?: (readonly BlobId[] | null)[]): Promise<HashedFile[]> {
     if (this.failed) return Promise.reject(this.failed);
     const cdc = chunker && this.cdcSpec(chunker);
-    if (this.workers.length === 0) return Promise.resolve(paths.map((p, i) => this.hashFileHere(p, hints[i]!, cdc ? chunker : undefined)));
+    if (this.workers.length === 0) return Promise.resolve(paths.map((p, i) => this.hashFileHere(p, hints[i]!, cdc ? chunker : undefined, prev?.[i] ?? null)));
     return new Promise<HashedFile[]>((resolve, reject) => {
-      this.post({ kind: 'read', paths, hints, cdc }, [], {
+      this.post({ kind: 'read', paths, hints, cdc, prev }, [], {
         fail: reject,
         answer: (m) => {
           if (!m.buf || !m.files || m.files.length !== paths.length) return reject(new ClawbackError('INTERNAL', 'blob worker answered a read with the wrong number of files'));
@@ -157,6 +161,7 @@ export class SealPool {
           resolve(
             m.files.map((f): HashedFile => {
               if ('grew' in f) return { kind: 'grew' };
+              if ('same' in f) return { kind: 'same', length: f.length };
               if ('ids' in f) return { kind: 'read', data: out.subarray(f.offset, f.offset + f.length), lengths: f.lens, ids: f.ids };
               return { kind: 'error', code: f.code, message: f.message };
             }),
@@ -179,7 +184,7 @@ export class SealPool {
   }
 
   /** {@link hashFiles} of one file on the calling thread (a pool without workers). */
-  private hashFileHere(path: string, hint: number, chunker: Chunker | undefined): HashedFile {
+  private hashFileHere(path: string, hint: number, chunker: Chunker | undefined, prev: readonly BlobId[] | null): HashedFile {
     let fd: number | undefined;
     try {
       fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
@@ -199,6 +204,7 @@ export class SealPool {
         ids.push(blobId(this.hashKey, data.subarray(pos, pos + len)));
         pos += len;
       }
+      if (n > 0 && prev && prev.length === ids.length && ids.every((id, k) => id === prev[k])) return { kind: 'same', length: n };
       return { kind: 'read', data, lengths, ids };
     } catch (err) {
       const e = err as NodeJS.ErrnoException;

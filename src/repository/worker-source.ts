@@ -9,12 +9,14 @@
  *   sum(lengths) bytes). Answer `{ seq, buf, lengths }`: the envelopes back to back, in the
  *   format of crypto/envelope.ts `sealEnvelope` (codec byte, zstd only when it shrinks the
  *   blob, AES-256-GCM with a random 12-byte nonce when a key is set).
- * - `{ kind: 'read', seq, paths, hints, cdc? }`: read each file whole (O_NOFOLLOW) into a
+ * - `{ kind: 'read', seq, paths, hints, cdc?, prev? }`: read each file whole (O_NOFOLLOW) into a
  *   slot of `hints[i] + 1` bytes, cut it into chunks with FastCDC when `cdc` (a
  *   chunker/fastcdc.ts `FastCdcSpec`) is given and the file is longer than `cdc.minSize`,
  *   and hash each chunk (keyed BLAKE3 with the repository's hash key). Answer
  *   `{ seq, buf, files }` with, per file, `{ offset, length, ids, lens }` (content at
- *   `buf[offset, offset + length)`, chunk lengths and ids in order), `{ grew: true }` when
+ *   `buf[offset, offset + length)`, chunk lengths and ids in order), `{ same: true, length }`
+ *   when `prev[i]` (optional: per file, the chunk ids the caller expects, or null) equals
+ *   the ids (the content is not sent), `{ grew: true }` when
  *   the file had more than `hints[i]` bytes (the caller reads it itself), or
  *   `{ code, message }` for an fs error. The cut is the same as `FastCdcChunker.cut` at
  *   end of stream (test/repository checks that both agree).
@@ -102,11 +104,21 @@ function hashChunks(buf, start, end, cdc) {
   return { ids, lens };
 }
 const OPEN_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW;
+// Files are read into this scratch buffer (grown as needed, reused); only the content the
+// caller needs is copied into the transferred answer.
+let readBuf = Buffer.allocUnsafe(0);
+function sameIds(a, b) {
+  if (!b || a.length !== b.length) return false;
+  for (let k = 0; k < a.length; k++) if (a[k] !== b[k]) return false;
+  return true;
+}
 function read(msg) {
   let total = 0;
   for (const h of msg.hints) total += h + 1;
-  const out = Buffer.from(new ArrayBuffer(total));
+  if (readBuf.length < total) readBuf = Buffer.allocUnsafe(Math.max(total, 2 * readBuf.length));
   const files = [];
+  const keep = [];
+  let kept = 0;
   let at = 0;
   msg.paths.forEach((path, i) => {
     const cap = msg.hints[i] + 1;
@@ -115,7 +127,7 @@ function read(msg) {
       fd = openSync(path, OPEN_FLAGS);
       let n = 0;
       for (;;) {
-        const got = readSync(fd, out, at + n, cap - n, null);
+        const got = readSync(fd, readBuf, at + n, cap - n, null);
         if (got === 0) break;
         n += got;
         if (n === cap) break;
@@ -123,10 +135,16 @@ function read(msg) {
       if (n === cap) {
         files.push({ grew: true });
       } else if (n === 0) {
-        files.push({ offset: at, length: 0, ids: [], lens: [] });
+        files.push({ offset: 0, length: 0, ids: [], lens: [] });
       } else {
-        const { ids, lens } = hashChunks(out, at, at + n, msg.cdc);
-        files.push({ offset: at, length: n, ids, lens });
+        const { ids, lens } = hashChunks(readBuf, at, at + n, msg.cdc);
+        if (msg.prev && sameIds(ids, msg.prev[i])) {
+          files.push({ same: true, length: n });
+        } else {
+          files.push({ offset: kept, length: n, ids, lens });
+          keep.push(at, n);
+          kept += n;
+        }
       }
     } catch (err) {
       files.push({ code: err && err.code, message: String(err && err.message || err) });
@@ -135,6 +153,11 @@ function read(msg) {
     }
     at += cap;
   });
+  const out = new Uint8Array(kept);
+  for (let k = 0, o = 0; k < keep.length; k += 2) {
+    out.set(readBuf.subarray(keep[k], keep[k] + keep[k + 1]), o);
+    o += keep[k + 1];
+  }
   parentPort.postMessage({ seq: msg.seq, buf: out.buffer, files }, [out.buffer]);
 }
 parentPort.on('message', (msg) => {
