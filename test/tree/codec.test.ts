@@ -93,6 +93,19 @@ const asciiTreeArb: fc.Arbitrary<Tree> = fc
 
 // ---- tests ----
 
+
+/** One edit of an encoded tree: a byte set, deleted, inserted, or set to a JSON-ish character. */
+const mutation = fc.oneof(
+  fc.record({ kind: fc.constant('set' as const), at: fc.nat(), byte: fc.integer({ min: 0, max: 255 }) }),
+  fc.record({ kind: fc.constant('delete' as const), at: fc.nat(), len: fc.integer({ min: 1, max: 8 }) }),
+  fc.record({ kind: fc.constant('insert' as const), at: fc.nat(), bytes: fc.uint8Array({ minLength: 1, maxLength: 4 }) }),
+  fc.record({
+    kind: fc.constant('ascii' as const),
+    at: fc.nat(),
+    byte: fc.constantFrom(...[...'"{}[],:0123456789-. \\aeflnrstu/'].map((c) => c.charCodeAt(0))),
+  }),
+);
+
 describe('encodeTree / decodeTree', () => {
   fcTest.prop([treeArb])('decode(encode(t)) equals t with nodes sorted', (t) => {
     const decoded = decodeTree(encodeTree(t));
@@ -271,16 +284,6 @@ describe('decodeTree fuzzing: a valid Tree or INTEGRITY, nothing else', () => {
     check(text(s)),
   );
 
-  const mutation = fc.oneof(
-    fc.record({ kind: fc.constant('set' as const), at: fc.nat(), byte: fc.integer({ min: 0, max: 255 }) }),
-    fc.record({ kind: fc.constant('delete' as const), at: fc.nat(), len: fc.integer({ min: 1, max: 8 }) }),
-    fc.record({ kind: fc.constant('insert' as const), at: fc.nat(), bytes: fc.uint8Array({ minLength: 1, maxLength: 4 }) }),
-    fc.record({
-      kind: fc.constant('ascii' as const),
-      at: fc.nat(),
-      byte: fc.constantFrom(...[...'"{}[],:0123456789-. \\aeflnrstu/'].map((c) => c.charCodeAt(0))),
-    }),
-  );
 
   fcTest.prop([treeArb.filter((t) => t.nodes.length > 0), fc.array(mutation, { minLength: 1, maxLength: 4 })])(
     'mutated valid encodings',
@@ -482,16 +485,6 @@ describe('decodeTree: the fast path and the detailed validator agree', () => {
     expect(agree(encodeTree(t))).toBe(true);
   });
 
-  const mutation = fc.oneof(
-    fc.record({ kind: fc.constant('set' as const), at: fc.nat(), byte: fc.integer({ min: 0, max: 255 }) }),
-    fc.record({ kind: fc.constant('delete' as const), at: fc.nat(), len: fc.integer({ min: 1, max: 8 }) }),
-    fc.record({ kind: fc.constant('insert' as const), at: fc.nat(), bytes: fc.uint8Array({ minLength: 1, maxLength: 4 }) }),
-    fc.record({
-      kind: fc.constant('ascii' as const),
-      at: fc.nat(),
-      byte: fc.constantFrom(...[...'"{}[],:0123456789-. \\aeflnrstu/'].map((c) => c.charCodeAt(0))),
-    }),
-  );
   fcTest.prop([fc.oneof(treeArb, asciiTreeArb).filter((t) => t.nodes.length > 0), fc.array(mutation, { minLength: 1, maxLength: 3 })], { numRuns: 300 })(
     'on mutated encodings',
     (t, muts) => {
