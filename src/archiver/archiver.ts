@@ -132,6 +132,17 @@ interface ParentDir {
   byName: Map<string, TreeNode>;
 }
 
+/**
+ * restic's change detection: `prev` is a file node with content whose size, mtime, ctime
+ * and inode equal `st`'s, so the file's content can be taken from it (if its blobs exist).
+ */
+function sameFileStat(prev: TreeNode, st: EntryStats): boolean {
+  return (
+    prev.type === 'file' && prev.content !== undefined && BigInt(prev.size) === st.size && prev.mtimeNs === st.mtimeNs &&
+    prev.ctimeNs === st.ctimeNs && prev.inode === st.ino
+  );
+}
+
 /** A file found unchanged while listing, settled by `settleUnchanged`. */
 interface UnchangedFile {
   idx: number;
@@ -388,9 +399,7 @@ export class Archiver {
    * capture it), leaving only the existence of its blobs to check.
    */
   private unchangedFile(prev: TreeNode, entry: EntryInfo): boolean {
-    const st = entry.stats;
-    if (prev.type !== 'file' || !prev.content || !st.isFile()) return false;
-    if (BigInt(prev.size) !== st.size || prev.mtimeNs !== st.mtimeNs || prev.ctimeNs !== st.ctimeNs || prev.inode !== st.ino) return false;
+    if (!entry.stats.isFile() || !sameFileStat(prev, entry.stats)) return false;
     const hooks = this.opts.hooks;
     if (!hooks) return true;
     if (hooks.check) return false;
@@ -471,8 +480,7 @@ export class Archiver {
         if (captured) return await this.saveCaptured(name, mode, mtimeNs, captured, rel, captured.type === 'sqlite' ? stamp : undefined, readStart);
       }
       if (
-        prev && prev.type === 'file' && prev.content && BigInt(prev.size) === st.size && prev.mtimeNs === st.mtimeNs &&
-        prev.ctimeNs === st.ctimeNs && prev.inode === st.ino && (await this.allExist(prev.content))
+        prev && sameFileStat(prev, st) && (await this.allExist(prev.content!))
       ) {
         this.count(prev.size, rel);
         return makeNode(name, 'file', mode, mtimeNs, st.ctimeNs, st.ino, prev.size, prev.content, undefined, undefined);
@@ -497,8 +505,7 @@ export class Archiver {
   }
 
   private async allExist(ids: BlobId[]): Promise<boolean> {
-    for (const id of ids) if (!(await this.repo.hasBlob(id))) return false;
-    return true;
+    return (await this.repo.hasBlobs(ids)).every(Boolean);
   }
 
   /**
