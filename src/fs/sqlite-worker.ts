@@ -22,15 +22,35 @@ function check(path, pragma) {
     return answers.length === 1 && answers[0] === 'ok' ? 'ok' : answers.slice(0, 5).join('; ');
   } finally { db.close(); }
 }
+const { existsSync } = require('node:fs');
+function hasSidecars(path) { return existsSync(path + '-wal') || existsSync(path + '-shm'); }
+// A read-only connection to a WAL database creates its -wal and -shm files but cannot
+// remove them on close. When they did not exist before, a read-write connection reads one
+// row and closes: SQLite removes them only if it can take the exclusive lock, that is, only
+// when no other connection has the database open ("the last connection to a database
+// closes ... deletes the WAL and its associated shared-memory file",
+// https://www.sqlite.org/wal.html). Nothing is written: the WAL we created is empty unless a writer came and
+// went meanwhile, and then the checkpoint is the one that writer's close would have run.
+function releaseSidecars(path) {
+  try {
+    const db = new Database(path, { fileMustExist: true, timeout: 1000 });
+    try { db.prepare('SELECT 1 FROM sqlite_master LIMIT 1').get(); } finally { db.close(); }
+  } catch { /* best effort: the files stay as a live database's would */ }
+}
 async function backup(source, dest, busyMs, readonly) {
-  const db = new Database(source, { readonly, fileMustExist: true, timeout: Math.min(busyMs, 5000) });
+  const hadSidecars = hasSidecars(source);
   const started = Date.now();
   try {
-    await db.backup(dest, { progress: () => {
-      if (Date.now() - started > busyMs) throw new Error('the database stayed locked for ' + busyMs + ' ms');
-      return 0x7fffffff;
-    } });
-  } finally { db.close(); }
+    const db = new Database(source, { readonly, fileMustExist: true, timeout: Math.min(busyMs, 5000) });
+    try {
+      await db.backup(dest, { progress: () => {
+        if (Date.now() - started > busyMs) throw new Error('the database stayed locked for ' + busyMs + ' ms');
+        return 0x7fffffff;
+      } });
+    } finally { db.close(); }
+  } finally {
+    if (readonly && !hadSidecars && hasSidecars(source)) releaseSidecars(source);
+  }
 }
 parentPort.on('message', async (m) => {
   try {

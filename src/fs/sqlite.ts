@@ -6,7 +6,10 @@
  *   (https://www.sqlite.org/backup.html, through better-sqlite3's `db.backup`) into a temp
  *   file, all pages in one step so the copy is one read transaction (in WAL mode writers
  *   go on meanwhile), then `PRAGMA quick_check` on the copy. The copy never needs the
- *   live `-wal`/`-shm`/`-journal` files: they are folded in by SQLite.
+ *   live `-wal`/`-shm`/`-journal` files: they are folded in by SQLite. A read-only
+ *   connection creates a WAL database's `-wal`/`-shm` but cannot remove them; when they
+ *   were absent before, they are released afterwards through SQLite itself (see
+ *   sqlite-worker.ts), so a snapshot leaves the source directory as it was.
  * - Restore ({@link placeSqlite}): the restored bytes (a temp file) are checked, then
  *   copied through the backup API into the live database when one exists (so a process
  *   holding it open sees a proper SQLite transaction), or renamed into place when the path

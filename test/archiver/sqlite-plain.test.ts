@@ -5,7 +5,7 @@
  */
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import Database from 'better-sqlite3';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MemoryBackend } from '../../src/backend/mem.js';
@@ -92,5 +92,43 @@ it('does not back up an unchanged database again, and does after a write', async
     restored.close();
   } finally {
     db.close();
+  }
+});
+
+it('leaves the source as it found it: no -wal/-shm files left next to a closed WAL database', async () => {
+  const src = join(tmp.dir, 'src3');
+  await mkdir(src);
+  const path = join(src, 'state.db');
+  const db = new Database(path);
+  db.pragma('journal_mode = WAL');
+  db.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)');
+  db.prepare('INSERT INTO t (v) VALUES (?)').run('kept');
+  db.close(); // the last connection: SQLite checkpoints and removes its -wal and -shm
+  expect(readdirSync(src)).toEqual(['state.db']);
+  const before = statSync(path);
+
+  const snap = await createSnapshot(repo, { paths: [src] });
+  expect(readdirSync(src)).toEqual(['state.db']);
+  const after = statSync(path);
+  expect([after.size, after.mtimeMs, after.ctimeMs]).toEqual([before.size, before.mtimeMs, before.ctimeMs]);
+
+  // The same holds while a writer keeps the database open: its files stay, its writes land.
+  const writer = new Database(path);
+  writer.prepare('INSERT INTO t (v) VALUES (?)').run('during');
+  const during = await createSnapshot(repo, { paths: [src] });
+  expect(readdirSync(src).sort()).toEqual(['state.db', 'state.db-shm', 'state.db-wal']);
+  writer.prepare('INSERT INTO t (v) VALUES (?)').run('after');
+  writer.close();
+  expect(readdirSync(src)).toEqual(['state.db']);
+  const live = new Database(path, { readonly: true });
+  expect(live.prepare('SELECT v FROM t ORDER BY id').pluck().all()).toEqual(['kept', 'during', 'after']);
+  live.close();
+
+  for (const [s, rows] of [[snap, ['kept']], [during, ['kept', 'during']]] as const) {
+    const out = join(tmp.dir, `out3-${rows.length}`);
+    await restoreTree(repo, s.manifest.tree, out);
+    const restored = new Database(join(out, 'state.db'), { readonly: true });
+    expect(restored.prepare('SELECT v FROM t ORDER BY id').pluck().all()).toEqual(rows);
+    restored.close();
   }
 });
