@@ -10,14 +10,14 @@
  *   config files with secrets (`.env`, the profile's secret files) are stored with the
  *   secret values replaced by a placeholder.
  */
-import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, readlink, realpath, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import type { ArchiveHooks, CaptureResult, EntryInfo } from '../archiver/archiver.js';
 import { ClawbackError, isClawbackError } from '../errors.js';
 import { decodeConfigText, stripSecrets } from '../fs/secrets.js';
-import { backupSqlite, hasSqliteHeader, removeDatabaseFiles, sqliteStamp } from '../fs/sqlite.js';
+import { hasSqliteHeader, sqliteStamp } from '../fs/sqlite.js';
+import { captureDatabase } from '../archiver/sqlite-capture.js';
 import type { CaptureRules } from './rules.js';
 
 /** Where an absolute path sits: under the root (root-relative path) or under an extra path. */
@@ -158,10 +158,9 @@ export class AgentCapture {
     const size = Number(e.stats.size);
     const declared = loc?.inRoot === true && rules.declaredSqlite(rel);
     if (await hasSqliteHeader(e.absPath, size)) {
-      const tmp = join(await this.tempDir(), `${randomBytes(8).toString('hex')}.db`);
-      await backupSqlite(e.absPath, tmp);
+      const result = await captureDatabase(e.absPath, size, () => this.tempDir());
       this.recordSqlite(loc?.inRoot === false ? e.absPath : rel);
-      return { type: 'sqlite', path: tmp, cleanup: () => removeDatabaseFiles(tmp) };
+      return result;
     }
     if (declared && size > 0 && !/[*?]/.test(rel)) {
       const literal = rules.definition.stateFiles.some((s) => s.strategy === 'sqlite_backup' && s.path === rel);

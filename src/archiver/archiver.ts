@@ -14,7 +14,7 @@ import { ClawbackError, isClawbackError, throwIfAborted } from '../errors.js';
 import type { BlobId } from '../ids.js';
 import { chunkBuffer, chunkStream, singleChunkLimit, type Chunker } from '../chunker/index.js';
 import { encodeTree, decodeTree } from '../tree/codec.js';
-import { makeNode, nameProblem, sameNode, type Tree, type TreeNode } from '../tree/node.js';
+import { makeNode, nameProblem, sameIds, sameNode, type Tree, type TreeNode } from '../tree/node.js';
 import { PackCache } from '../repository/pack-cache.js';
 import { SmallFileReader, streamFile } from './file-reader.js';
 import { ReadQueue, Slots } from './read-queue.js';
@@ -34,7 +34,17 @@ export interface EntryInfo {
 
 /** How a hook captures a regular file instead of reading it as is. */
 export type CaptureResult =
-  | { type: 'file' | 'sqlite'; bytes: Uint8Array }
+  | {
+      type: 'file' | 'sqlite';
+      bytes: Uint8Array;
+      /**
+       * Checks the captured bytes (a SQLite image's `quick_check`); called once they are
+       * saved, and not at all when they cut into exactly the parent snapshot's content for
+       * this path, which passed the same check when it was captured. May take `bytes` over.
+       * Throws ClawbackError 'CAPTURE' when the check fails (the snapshot then fails).
+       */
+      verify?: () => Promise<void>;
+    }
   | { type: 'file' | 'sqlite'; path: string; cleanup?: () => Promise<void> };
 
 /** Extension points used by agent profiles (excludes, safety checks, SQLite capture). */
@@ -477,7 +487,10 @@ export class Archiver {
         }
         const readStart = Date.now();
         const captured = await hooks.capture?.(info);
-        if (captured) return await this.saveCaptured(name, mode, mtimeNs, captured, rel, captured.type === 'sqlite' ? stamp : undefined, readStart);
+        if (captured) {
+          const parent = prev?.type === captured.type ? prev.content : undefined;
+          return await this.saveCaptured(name, mode, mtimeNs, captured, rel, captured.type === 'sqlite' ? stamp : undefined, readStart, parent);
+        }
       }
       if (
         prev && sameFileStat(prev, st) && (await this.allExist(prev.content!))
@@ -536,11 +549,15 @@ export class Archiver {
     }
   }
 
-  private async saveCaptured(name: string, mode: number, mtimeNs: bigint, c: CaptureResult, rel: string, stamp: CaptureStamp | undefined, readStart: number): Promise<TreeNode> {
+  private async saveCaptured(
+    name: string, mode: number, mtimeNs: bigint, c: CaptureResult, rel: string, stamp: CaptureStamp | undefined, readStart: number,
+    parent: BlobId[] | undefined,
+  ): Promise<TreeNode> {
     const chunker = c.type === 'sqlite' ? this.sqliteChunker : this.fileChunker;
     let result: { content: BlobId[]; size: number };
     if ('bytes' in c) {
       result = await this.saveBuffer(c.bytes, chunker);
+      if (c.verify && !(parent && sameIds(parent, result.content))) await c.verify();
     } else {
       try {
         result = await this.saveFileContent(c.path, chunker, undefined);

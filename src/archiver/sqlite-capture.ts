@@ -1,17 +1,17 @@
 /**
- * SQLite capture for plain `snapshot create PATH…` (agent profiles have their own, in
- * src/agent/hooks.ts): a file with the SQLite header is copied through SQLite's online
- * backup API from a read-only connection (consistent even while another process writes),
- * checked with `PRAGMA quick_check`, stored as a `sqlite` node and chunked with the
- * repository's page-aligned SQLite chunker; its `-wal`, `-shm` and `-journal` files are not
- * stored (the backup copy is complete without them).
+ * SQLite capture for plain `snapshot create PATH…` (agent profiles have their own hooks, in
+ * src/agent/hooks.ts, and share {@link captureDatabase}): a file with the SQLite header is
+ * copied from a read-only connection within one read transaction (consistent even while
+ * another process writes), checked with `PRAGMA quick_check`, stored as a `sqlite` node and
+ * chunked with the repository's page-aligned SQLite chunker; its `-wal`, `-shm` and
+ * `-journal` files are not stored (the copy is complete without them).
  */
 import { closeSync, openSync, readSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { backupSqlite, hasSqliteHeader, isSqliteHeader, mayBeSqlite, removeDatabaseFiles, sidecarBase, sqliteStamp } from '../fs/sqlite.js';
+import { backupSqlite, hasSqliteHeader, imageSqlite, isSqliteHeader, mayBeSqlite, removeDatabaseFiles, sidecarBase, SQLITE_IMAGE_LIMIT, sqliteStamp } from '../fs/sqlite.js';
 import type { ArchiveHooks, CaptureResult, EntryInfo } from './archiver.js';
 
 /** True when the file at `path` starts with the SQLite header (synchronous, 16 bytes). */
@@ -26,6 +26,23 @@ function isSqliteFileSync(path: string): boolean {
   } finally {
     if (fd !== undefined) closeSync(fd);
   }
+}
+
+/**
+ * Captures the database at `path` (`size` bytes as `lstat` saw it): up to
+ * {@link SQLITE_IMAGE_LIMIT} as an in-memory image whose `quick_check` the archiver runs
+ * once the chunks are saved (and skips when they are exactly the parent snapshot's, checked
+ * before); a larger one through the backup API into a checked temp file under `tempDir()`.
+ * @throws ClawbackError 'CAPTURE' naming SQLite's reason.
+ */
+export async function captureDatabase(path: string, size: number, tempDir: () => Promise<string>): Promise<CaptureResult> {
+  if (size <= SQLITE_IMAGE_LIMIT) {
+    const image = await imageSqlite(path);
+    return { type: 'sqlite', bytes: image.bytes, verify: () => image.check() };
+  }
+  const tmp = join(await tempDir(), `${randomBytes(8).toString('hex')}.db`);
+  await backupSqlite(path, tmp);
+  return { type: 'sqlite', path: tmp, cleanup: () => removeDatabaseFiles(tmp) };
 }
 
 /** Hooks for plain snapshots; call `dispose()` when the snapshot is done. */
@@ -55,11 +72,9 @@ export function sqliteCapture(tempDir = tmpdir()): SqliteCapture {
     },
     async capture(e: EntryInfo): Promise<CaptureResult | undefined> {
       if (!(await hasSqliteHeader(e.absPath, Number(e.stats.size)))) return undefined;
-      temp ??= mkdtemp(join(tempDir, 'clawback-sqlite-'));
-      const tmp = join(await temp, `${randomBytes(8).toString('hex')}.db`);
-      await backupSqlite(e.absPath, tmp);
+      const result = await captureDatabase(e.absPath, Number(e.stats.size), () => (temp ??= mkdtemp(join(tempDir, 'clawback-sqlite-'))));
       captured.push(e.absPath);
-      return { type: 'sqlite', path: tmp, cleanup: () => removeDatabaseFiles(tmp) };
+      return result;
     },
   };
   return {

@@ -7,6 +7,10 @@ import type { CliIo } from './io.js';
 
 // The AWS SDK warns once per process on Node < 22; clawback supports Node 20 on purpose.
 process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
+// URI filenames let the SQLite capture read a quiet database through an immutable
+// connection, which creates no -wal/-shm files in the source (src/fs/sqlite-worker.ts).
+// better-sqlite3 reads this when it loads; every path clawback opens is absolute.
+process.env['SQLITE_USE_URI'] ??= '1';
 
 const controller = new AbortController();
 let interrupts = 0;

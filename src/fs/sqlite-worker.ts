@@ -1,62 +1,133 @@
 /**
- * Runs SQLite's online backup and `PRAGMA quick_check` on a worker thread. better-sqlite3
- * is synchronous: on the main thread, backing up and checking a 50 MB database blocks the
- * archiver for about half a second; here the archiver keeps reading, chunking and hashing
- * other files meanwhile.
+ * Runs SQLite's online backup, `sqlite3_serialize` and `PRAGMA quick_check` on worker
+ * threads. better-sqlite3 is synchronous: on the main thread, copying and checking a 50 MB
+ * database blocks the archiver for about a third of a second; here the archiver keeps
+ * reading, chunking and hashing other files meanwhile, and two databases are copied or
+ * checked at once.
  *
- * One worker per process, started on first use; it keeps the process alive only while a
- * job is pending. The worker is inline JavaScript (run with `eval`), so it works the same
- * from the TypeScript sources and from the compiled package.
+ * Up to {@link SQLITE_WORKERS} workers per process, started on first use; they keep the
+ * process alive only while a job is pending. A job goes to the worker with the fewest
+ * pending jobs. The worker is inline JavaScript (run with `eval`), so it works the same from
+ * the TypeScript sources and from the compiled package.
  */
 import { Worker } from 'node:worker_threads';
 import { createRequire } from 'node:module';
+import { availableParallelism } from 'node:os';
 
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
+const { existsSync, statSync } = require('node:fs');
+const { pathToFileURL } = require('node:url');
 const Database = require(workerData.betterSqlite3);
+function answer(db, pragma) {
+  const rows = db.pragma(pragma);
+  const answers = rows.map((r) => String(Object.values(r)[0]));
+  return answers.length === 1 && answers[0] === 'ok' ? 'ok' : answers.slice(0, 5).join('; ');
+}
 function check(path, pragma) {
   const db = new Database(path, { fileMustExist: true });
-  try {
-    const rows = db.pragma(pragma);
-    const answers = rows.map((r) => String(Object.values(r)[0]));
-    return answers.length === 1 && answers[0] === 'ok' ? 'ok' : answers.slice(0, 5).join('; ');
-  } finally { db.close(); }
+  try { return answer(db, pragma); } finally { db.close(); }
 }
-const { existsSync } = require('node:fs');
+// An image of a WAL database says so in its header (file format versions 2 at offsets 18
+// and 19, https://www.sqlite.org/fileformat.html#file_format_version_numbers); SQLite cannot
+// open an in-memory copy in WAL mode, so the checked copy says 1 (rollback journal).
+function checkImage(image, pragma) {
+  const buf = Buffer.from(image);
+  if (buf.length >= 20 && buf[18] === 2 && buf[19] === 2) { buf[18] = 1; buf[19] = 1; }
+  const db = new Database(buf);
+  try { return answer(db, pragma); } finally { db.close(); }
+}
 function hasSidecars(path) { return existsSync(path + '-wal') || existsSync(path + '-shm'); }
 // A read-only connection to a WAL database creates its -wal and -shm files but cannot
 // remove them on close. When they did not exist before, a read-write connection reads one
 // row and closes: SQLite removes them only if it can take the exclusive lock, that is, only
 // when no other connection has the database open ("the last connection to a database
 // closes ... deletes the WAL and its associated shared-memory file",
-// https://www.sqlite.org/wal.html). Nothing is written: the WAL we created is empty unless a writer came and
-// went meanwhile, and then the checkpoint is the one that writer's close would have run.
+// https://www.sqlite.org/wal.html). Nothing is written: the WAL we created is empty unless
+// a writer came and went meanwhile, and then the checkpoint is the one its close would run.
 function releaseSidecars(path) {
   try {
     const db = new Database(path, { fileMustExist: true, timeout: 1000 });
     try { db.prepare('SELECT 1 FROM sqlite_master LIMIT 1').get(); } finally { db.close(); }
   } catch { /* best effort: the files stay as a live database's would */ }
 }
-async function backup(source, dest, busyMs, readonly) {
+// A quiet database: no -wal, -shm or -journal file (so no connection has it open in WAL
+// mode and no rollback-mode writer is mid-transaction) and a file not modified for a
+// second (file times tick at the kernel's coarse clock, a few ms). It is read through an
+// immutable connection (https://www.sqlite.org/uri.html#uriimmutable: no locks, no -wal or
+// -shm files created, so the source directory is left exactly as it was), and the read
+// counts only when afterwards the database is still quiet and its inode, size, mtime and
+// ctime are unchanged: then no write reached the file while it was read (every write moves
+// its mtime past the old one, which is over a second old). Otherwise it is read again from
+// an ordinary read-only connection. Immutable opens need URI filenames, which
+// better-sqlite3 enables when SQLITE_USE_URI=1 is in the environment as it loads (the CLI
+// sets it); without them the open fails and the read-only connection is used.
+const QUIET_NS = 1000000000n;
+function quietStamp(path) {
+  if (existsSync(path + '-wal') || existsSync(path + '-shm') || existsSync(path + '-journal')) return undefined;
+  const st = statSync(path, { bigint: true });
+  const now = BigInt(Date.now()) * 1000000n;
+  if (st.mtimeNs > now - QUIET_NS || st.ctimeNs > now - QUIET_NS) return undefined;
+  return st.ino + ':' + st.size + ':' + st.mtimeNs + ':' + st.ctimeNs;
+}
+async function withQuietSource(source, use) {
+  const before = quietStamp(source);
+  if (before === undefined) return undefined;
+  let db;
+  try {
+    db = new Database(pathToFileURL(source).href + '?immutable=1', { readonly: true });
+  } catch {
+    return undefined; // URI filenames are off in this process (or the file went away)
+  }
+  let result;
+  try { result = await use(db); } finally { db.close(); }
+  return quietStamp(source) === before ? { result } : undefined;
+}
+async function withSource(source, readonly, busyMs, use) {
+  if (readonly) {
+    const quiet = await withQuietSource(source, use);
+    if (quiet) return quiet.result;
+  }
   const hadSidecars = hasSidecars(source);
-  const started = Date.now();
   try {
     const db = new Database(source, { readonly, fileMustExist: true, timeout: Math.min(busyMs, 5000) });
-    try {
-      await db.backup(dest, { progress: () => {
-        if (Date.now() - started > busyMs) throw new Error('the database stayed locked for ' + busyMs + ' ms');
-        return 0x7fffffff;
-      } });
-    } finally { db.close(); }
+    try { return await use(db); } finally { db.close(); }
   } finally {
     if (readonly && !hadSidecars && hasSidecars(source)) releaseSidecars(source);
   }
+}
+function backup(source, dest, busyMs, readonly) {
+  const started = Date.now();
+  return withSource(source, readonly, busyMs, (db) => db.backup(dest, { progress: () => {
+    if (Date.now() - started > busyMs) throw new Error('the database stayed locked for ' + busyMs + ' ms');
+    return 0x7fffffff;
+  } }));
+}
+// sqlite3_serialize copies every page while its statement holds one read transaction.
+async function serialize(source, busyMs) {
+  const started = Date.now();
+  const image = await withSource(source, true, busyMs, (db) => {
+    for (;;) {
+      try { return db.serialize(); } catch (err) {
+        if (!(err && err.code === 'SQLITE_BUSY') || Date.now() - started > busyMs) throw err;
+      }
+    }
+  });
+  const out = new Uint8Array(image.length);
+  out.set(image);
+  return out;
 }
 parentPort.on('message', async (m) => {
   try {
     let result = null;
     if (m.op === 'check') result = check(m.path, m.pragma);
+    else if (m.op === 'checkImage') result = checkImage(m.image, m.pragma);
     else if (m.op === 'backup') await backup(m.source, m.dest, m.busyMs, m.readonly);
+    else if (m.op === 'serialize') {
+      const image = await serialize(m.source, m.busyMs);
+      parentPort.postMessage({ id: m.id, result: image }, [image.buffer]);
+      return;
+    }
     parentPort.postMessage({ id: m.id, result });
   } catch (err) {
     parentPort.postMessage({ id: m.id, error: { message: String(err && err.message || err), code: err && err.code } });
@@ -64,64 +135,105 @@ parentPort.on('message', async (m) => {
 });
 `;
 
+/** Most SQLite workers per process (two, or one on a single-CPU machine). */
+export const SQLITE_WORKERS = Math.min(2, availableParallelism());
+
+type Result = string | Uint8Array | null;
+
 interface Pending {
-  resolve: (v: string | null) => void;
+  resolve: (v: Result) => void;
   reject: (e: Error) => void;
 }
 
-let worker: Worker | undefined;
-let nextId = 0;
-const pending = new Map<number, Pending>();
+interface Slot {
+  worker: Worker;
+  pending: Map<number, Pending>;
+}
 
-function getWorker(): Worker {
-  if (worker) return worker;
+const slots: Slot[] = [];
+let nextId = 0;
+
+function startWorker(): Slot {
   const betterSqlite3 = createRequire(import.meta.url).resolve('better-sqlite3');
   const w = new Worker(WORKER_SOURCE, { eval: true, workerData: { betterSqlite3 } });
-  w.on('message', (m: { id: number; result?: string | null; error?: { message: string; code?: string } }) => {
-    const p = pending.get(m.id);
+  const slot: Slot = { worker: w, pending: new Map() };
+  const retire = (): void => {
+    const at = slots.indexOf(slot);
+    if (at >= 0) slots.splice(at, 1);
+  };
+  w.on('message', (m: { id: number; result?: Result; error?: { message: string; code?: string } }) => {
+    const p = slot.pending.get(m.id);
     if (!p) return;
-    pending.delete(m.id);
-    if (pending.size === 0) w.unref();
+    slot.pending.delete(m.id);
+    if (slot.pending.size === 0) w.unref();
     if (m.error) p.reject(Object.assign(new Error(m.error.message), { code: m.error.code }));
     else p.resolve(m.result ?? null);
   });
   w.on('error', (err) => {
-    for (const p of pending.values()) p.reject(err);
-    pending.clear();
-    worker = undefined;
+    retire();
+    for (const p of slot.pending.values()) p.reject(err);
+    slot.pending.clear();
   });
-  w.on('exit', () => {
-    worker = undefined;
-  });
+  w.on('exit', retire);
   w.unref();
-  worker = w;
-  return w;
+  slots.push(slot);
+  return slot;
 }
 
-function call(msg: Record<string, unknown>): Promise<string | null> {
-  const w = getWorker();
+/** The least busy worker; a new one while fewer than SQLITE_WORKERS run and all are busy. */
+function pickSlot(): Slot {
+  let best: Slot | undefined;
+  for (const s of slots) if (!best || s.pending.size < best.pending.size) best = s;
+  if (best && (best.pending.size === 0 || slots.length >= SQLITE_WORKERS)) return best;
+  return startWorker();
+}
+
+function call(msg: Record<string, unknown>, transfer: ArrayBuffer[] = []): Promise<Result> {
+  const slot = pickSlot();
   const id = nextId++;
   return new Promise((resolve, reject) => {
-    pending.set(id, { resolve, reject });
-    w.ref();
-    w.postMessage({ ...msg, id });
+    slot.pending.set(id, { resolve, reject });
+    slot.worker.ref();
+    slot.worker.postMessage({ ...msg, id }, transfer);
   });
 }
 
 /**
- * `PRAGMA quick_check` (or `integrity_check`) of the database at `path`, on the worker:
+ * `PRAGMA quick_check` (or `integrity_check`) of the database at `path`, on a worker:
  * 'ok' when sound, else SQLite's first answers. Rejects with better-sqlite3's error
  * (message and `code`) when the file cannot be opened.
  */
 export async function checkSqliteOffThread(path: string, pragma: 'quick_check' | 'integrity_check' = 'quick_check'): Promise<string> {
-  return (await call({ op: 'check', path, pragma })) ?? '';
+  return String((await call({ op: 'check', path, pragma })) ?? '');
+}
+
+/**
+ * `PRAGMA quick_check` (or `integrity_check`) of a database image (the bytes of a database
+ * file, as {@link serializeSqliteOffThread} returns them), opened in memory on a worker.
+ * The image's buffer is transferred to the worker: `image` is empty afterwards.
+ */
+export async function checkSqliteImageOffThread(image: Uint8Array, pragma: 'quick_check' | 'integrity_check' = 'quick_check'): Promise<string> {
+  const whole = image.byteOffset === 0 && image.byteLength === image.buffer.byteLength && image.buffer instanceof ArrayBuffer;
+  const own = whole ? image : image.slice();
+  return String((await call({ op: 'checkImage', image: own, pragma }, [own.buffer as ArrayBuffer])) ?? '');
 }
 
 /**
  * Copies database `source` into `dest` with the online backup API (all pages in one step,
- * so one read transaction: a consistent copy even while another process writes), on the
+ * so one read transaction: a consistent copy even while another process writes), on a
  * worker. `readonly` opens the source read-only. Gives up after `busyMs` of SQLITE_BUSY.
  */
 export async function backupSqliteOffThread(source: string, dest: string, busyMs: number, readonly = true): Promise<void> {
   await call({ op: 'backup', source, dest, busyMs, readonly });
+}
+
+/**
+ * The bytes of database `source` as of one read transaction (`sqlite3_serialize`, from a
+ * read-only connection: consistent even while another process writes), on a worker. The
+ * whole database is held in memory. Gives up after `busyMs` of SQLITE_BUSY.
+ */
+export async function serializeSqliteOffThread(source: string, busyMs: number): Promise<Uint8Array> {
+  const r = await call({ op: 'serialize', source, busyMs });
+  if (!(r instanceof Uint8Array)) throw new Error(`SQLite serialize of ${source} returned no image`);
+  return r;
 }

@@ -1,15 +1,15 @@
 /**
  * Consistent SQLite copies, for capture and restore.
  *
- * - Capture ({@link backupSqlite}): a read-only connection (`readonly: true,
- *   fileMustExist: true`) on the live database, SQLite's online backup API
- *   (https://www.sqlite.org/backup.html, through better-sqlite3's `db.backup`) into a temp
- *   file, all pages in one step so the copy is one read transaction (in WAL mode writers
- *   go on meanwhile), then `PRAGMA quick_check` on the copy. The copy never needs the
- *   live `-wal`/`-shm`/`-journal` files: they are folded in by SQLite. A read-only
- *   connection creates a WAL database's `-wal`/`-shm` but cannot remove them; when they
- *   were absent before, they are released afterwards through SQLite itself (see
- *   sqlite-worker.ts), so a snapshot leaves the source directory as it was.
+ * - Capture: a read-only connection on the live database copies every page within one read
+ *   transaction (in WAL mode writers go on meanwhile), into memory with
+ *   `sqlite3_serialize` ({@link imageSqlite}, checked later by the caller) or into a temp
+ *   file with SQLite's online backup API (https://www.sqlite.org/backup.html, through
+ *   better-sqlite3's `db.backup`; {@link backupSqlite}), then `PRAGMA quick_check` on the
+ *   copy. The copy never needs the live `-wal`/`-shm`/`-journal` files: SQLite folds them
+ *   in. Quiet databases are read through an immutable connection and the `-wal`/`-shm`
+ *   files a read-only connection creates are released afterwards (see sqlite-worker.ts),
+ *   so a snapshot leaves the source directory as it was.
  * - Restore ({@link placeSqlite}): the restored bytes (a temp file) are checked, then
  *   copied through the backup API into the live database when one exists (so a process
  *   holding it open sees a proper SQLite transaction), or renamed into place when the path
@@ -23,7 +23,7 @@ import { createRequire } from 'node:module';
 import type Database from 'better-sqlite3';
 import { ClawbackError } from '../errors.js';
 import { pathExists as exists } from '../util/fs.js';
-import { backupSqliteOffThread, checkSqliteOffThread } from './sqlite-worker.js';
+import { backupSqliteOffThread, checkSqliteImageOffThread, checkSqliteOffThread, serializeSqliteOffThread } from './sqlite-worker.js';
 
 /** The first 16 bytes of every SQLite 3 database file. */
 export const SQLITE_HEADER = Buffer.from('SQLite format 3\0', 'latin1');
@@ -105,7 +105,12 @@ export function checkSqlite(path: string, pragma: 'quick_check' | 'integrity_che
   }
 }
 
-/** Options of {@link backupSqlite}. */
+function copyError(err: unknown, what: string): ClawbackError {
+  const opening = (err as { code?: string }).code === 'SQLITE_CANTOPEN' || /unable to open|file is not a database/i.test((err as Error).message);
+  return new ClawbackError('CAPTURE', `${opening ? 'cannot open SQLite database' : what}: ${sqliteMessage(err)}`, { cause: err });
+}
+
+/** Options of {@link backupSqlite} and {@link imageSqlite}. */
 export interface BackupSqliteOptions {
   /** Give up when the source stays locked (SQLITE_BUSY) this long, ms. Default 60 000. */
   busyTimeoutMs?: number;
@@ -123,8 +128,7 @@ export async function backupSqlite(source: string, dest: string, opts: BackupSql
     await backupSqliteOffThread(source, dest, busyMs);
   } catch (err) {
     await removeDatabaseFiles(dest);
-    const opening = (err as { code?: string }).code === 'SQLITE_CANTOPEN' || /unable to open|file is not a database/i.test((err as Error).message);
-    throw new ClawbackError('CAPTURE', `${opening ? 'cannot open SQLite database' : 'SQLite online backup failed'}: ${sqliteMessage(err)}`, { cause: err });
+    throw copyError(err, 'SQLite online backup failed');
   }
   let answer: string;
   try {
@@ -141,6 +145,56 @@ export async function backupSqlite(source: string, dest: string, opts: BackupSql
   for (const p of sidecarsOf(dest)) await rm(p, { force: true });
 }
 
+
+/**
+ * Databases up to this size (bytes, as `lstat` sees the file) are captured in memory by
+ * {@link imageSqlite}; larger ones through a temp file by {@link backupSqlite}.
+ */
+export const SQLITE_IMAGE_LIMIT = 64 * 1024 * 1024;
+
+/** A consistent in-memory copy of a database ({@link imageSqlite}). */
+export interface SqliteImage {
+  /** The database file's bytes as of one read transaction. */
+  bytes: Uint8Array;
+  /**
+   * Runs `PRAGMA quick_check` on the image, on a worker. Hands `bytes` over to the worker
+   * (they are empty afterwards), so call it last.
+   * @throws ClawbackError 'CAPTURE' naming SQLite's answer.
+   */
+  check(): Promise<void>;
+}
+
+/**
+ * Copies the live database `source` into memory from a read-only connection:
+ * `sqlite3_serialize` (https://www.sqlite.org/c3ref/serialize.html) reads every page
+ * within one read transaction, so the copy is consistent while another process writes (in
+ * WAL mode, rows still in the `-wal` file are included). The caller checks the copy with
+ * {@link SqliteImage.check} before relying on it; the file copy of {@link backupSqlite} is
+ * checked at once instead. The whole database is held in memory: use it for databases up
+ * to {@link SQLITE_IMAGE_LIMIT}.
+ * @throws ClawbackError 'CAPTURE' naming the database and SQLite's reason.
+ */
+export async function imageSqlite(source: string, opts: BackupSqliteOptions = {}): Promise<SqliteImage> {
+  let bytes: Uint8Array;
+  try {
+    bytes = await serializeSqliteOffThread(source, opts.busyTimeoutMs ?? 60_000);
+  } catch (err) {
+    throw copyError(err, 'SQLite serialize failed');
+  }
+  if (!isSqliteHeader(bytes)) throw new ClawbackError('CAPTURE', 'SQLite serialize returned no database image (the file may have been replaced while it was read)');
+  return {
+    bytes,
+    async check() {
+      let answer: string;
+      try {
+        answer = await checkSqliteImageOffThread(bytes);
+      } catch (err) {
+        throw new ClawbackError('CAPTURE', `the SQLite copy cannot be opened: ${sqliteMessage(err)}`, { cause: err });
+      }
+      if (answer !== 'ok') throw new ClawbackError('CAPTURE', `the SQLite copy fails PRAGMA quick_check: ${answer}`);
+    },
+  };
+}
 
 async function startsWithHeader(p: string): Promise<boolean> {
   const st = await lstat(p);

@@ -4,7 +4,7 @@
  * to what changed.
  */
 import type { BlobId } from '../ids.js';
-import type { TreeNode } from './node.js';
+import { sameIds, type TreeNode } from './node.js';
 import { loadTree, walkTree, type TreeLoader } from './walk.js';
 
 /**
@@ -29,10 +29,7 @@ export interface Change {
 }
 
 function sameContent(a: TreeNode, b: TreeNode): boolean {
-  if (a.size !== b.size || a.target !== b.target) return false;
-  const ca = a.content ?? [];
-  const cb = b.content ?? [];
-  return ca.length === cb.length && ca.every((id, i) => id === cb[i]);
+  return a.size === b.size && a.target === b.target && sameIds(a.content ?? [], b.content ?? []);
 }
 
 async function* everything(repo: TreeLoader, node: TreeNode, path: string, kind: 'added' | 'removed'): AsyncGenerator<Change> {

@@ -197,8 +197,11 @@ export function sameNode(a: TreeNode, b: TreeNode): boolean {
     a.name !== b.name || a.type !== b.type || a.mode !== b.mode || a.size !== b.size || a.mtimeNs !== b.mtimeNs ||
     a.ctimeNs !== b.ctimeNs || a.inode !== b.inode || a.subtree !== b.subtree || a.target !== b.target
   ) return false;
-  const x = a.content;
-  const y = b.content;
+  return sameIds(a.content, b.content);
+}
+
+/** True when two content lists hold the same blob ids in the same order (both absent: true). */
+export function sameIds(x: readonly BlobId[] | undefined, y: readonly BlobId[] | undefined): boolean {
   if (x === y) return true;
   if (!x || !y || x.length !== y.length) return false;
   for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return false;

@@ -5,12 +5,13 @@
  */
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import Database from 'better-sqlite3';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MemoryBackend } from '../../src/backend/mem.js';
 import { initRepository, type Repository } from '../../src/repository/repository.js';
 import { createSnapshot } from '../../src/archiver/create-snapshot.js';
+import { archive, type ArchiveHooks } from '../../src/archiver/archiver.js';
 import { restoreTree } from '../../src/restorer/restorer.js';
 import { walkTree } from '../../src/tree/walk.js';
 import { FAST_INIT, makeTmp } from '../helpers/tmp.js';
@@ -131,4 +132,77 @@ it('leaves the source as it found it: no -wal/-shm files left next to a closed W
     expect(restored.prepare('SELECT v FROM t ORDER BY id').pluck().all()).toEqual(rows);
     restored.close();
   }
+});
+
+it('reads a quiet database without creating any file: not even the directory changes', async () => {
+  const src = join(tmp.dir, 'src4');
+  await mkdir(src);
+  const path = join(src, 'state.db');
+  const db = new Database(path);
+  db.pragma('journal_mode = WAL');
+  db.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)');
+  const insert = db.prepare('INSERT INTO t (v) VALUES (?)');
+  for (let i = 0; i < 300; i++) insert.run(`row ${i}`);
+  db.close();
+  await new Promise((r) => setTimeout(r, 1100)); // quiet: not modified for a second
+  const dirBefore = statSync(src, { bigint: true });
+  const fileBefore = statSync(path, { bigint: true });
+
+  const snap = await createSnapshot(repo, { paths: [src] });
+  expect(readdirSync(src)).toEqual(['state.db']);
+  const dirAfter = statSync(src, { bigint: true });
+  const fileAfter = statSync(path, { bigint: true });
+  expect([dirAfter.mtimeNs, dirAfter.ctimeNs]).toEqual([dirBefore.mtimeNs, dirBefore.ctimeNs]);
+  expect([fileAfter.mtimeNs, fileAfter.ctimeNs, fileAfter.size]).toEqual([fileBefore.mtimeNs, fileBefore.ctimeNs, fileBefore.size]);
+
+  const out = join(tmp.dir, 'out4');
+  await restoreTree(repo, snap.manifest.tree, out);
+  const restored = new Database(join(out, 'state.db'), { readonly: true });
+  expect(restored.pragma('integrity_check', { simple: true })).toBe('ok');
+  expect(restored.prepare('SELECT count(*) AS n FROM t').get()).toEqual({ n: 300 });
+  restored.close();
+});
+
+it('fails the snapshot, naming the database, when its copy fails PRAGMA quick_check', async () => {
+  const src = join(tmp.dir, 'src5');
+  await mkdir(src);
+  const path = join(src, 'broken.db');
+  const db = new Database(path);
+  db.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)');
+  const insert = db.prepare('INSERT INTO t (v) VALUES (?)');
+  for (let i = 0; i < 2000; i++) insert.run(`row ${i} `.padEnd(200, 'x'));
+  const pageSize = db.pragma('page_size', { simple: true }) as number;
+  db.close();
+  // Page 2 is the table's root: give it an invalid b-tree page type (header byte 0).
+  const bytes = readFileSync(path);
+  bytes[pageSize] = 0x03;
+  writeFileSync(path, bytes);
+
+  const err = await createSnapshot(repo, { paths: [src] }).then(() => undefined, (e: unknown) => e as Error & { code?: string });
+  expect(err?.code).toBe('CAPTURE');
+  expect(err?.message).toMatch(/broken\.db.*quick_check/s);
+  expect(await repo.listFiles('snapshots')).toEqual([]);
+});
+
+it("runs a capture's check unless the bytes cut into exactly the parent snapshot's content", async () => {
+  const src = join(tmp.dir, 'src6');
+  await mkdir(src);
+  await writeFile(join(src, 'a.db'), 'placeholder');
+  let image = Buffer.alloc(200_000, 7);
+  let checks = 0;
+  const hooks: ArchiveHooks = {
+    capture: async () => ({ type: 'sqlite', bytes: Buffer.from(image), verify: async () => void checks++ }),
+  };
+  const first = await archive(repo, { paths: [src], hooks });
+  await repo.flush();
+  expect(checks).toBe(1); // no parent
+  const same = await archive(repo, { paths: [src], hooks, parentTree: first.tree });
+  expect(checks).toBe(1); // the parent's content, checked when it was captured
+  expect(same.tree).toBe(first.tree);
+  await repo.flush();
+  image = Buffer.concat([image.subarray(0, 100_000), Buffer.alloc(100_000, 8)]);
+  await archive(repo, { paths: [src], hooks, parentTree: same.tree });
+  expect(checks).toBe(2); // changed bytes
+  await archive(repo, { paths: [src], hooks });
+  expect(checks).toBe(3); // no parent to compare with
 });
