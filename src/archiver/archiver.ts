@@ -33,19 +33,18 @@ export interface EntryInfo {
 }
 
 /** How a hook captures a regular file instead of reading it as is. */
-export type CaptureResult =
-  | {
-      type: 'file' | 'sqlite';
-      bytes: Uint8Array;
-      /**
-       * Checks the captured bytes (a SQLite image's `quick_check`); called once they are
-       * saved, and not at all when they cut into exactly the parent snapshot's content for
-       * this path, which passed the same check when it was captured. May take `bytes` over.
-       * Throws ClawbackError 'CAPTURE' when the check fails (the snapshot then fails).
-       */
-      verify?: () => Promise<void>;
-    }
-  | { type: 'file' | 'sqlite'; path: string; cleanup?: () => Promise<void> };
+export type CaptureResult = ({ type: 'file' | 'sqlite'; bytes: Uint8Array } | { type: 'file' | 'sqlite'; path: string }) & {
+  /** Called when the archiver is done with the capture (after `verify`), failed or not. */
+  cleanup?: () => Promise<void>;
+  /**
+   * Checks the captured content (a SQLite copy's `quick_check`); called once it is saved
+   * (before `cleanup`), and not at all when it cut into exactly the parent snapshot's
+   * content for this path, which passed the same check when it was captured. May take
+   * `bytes` over. Throws ClawbackError 'CAPTURE' when the check fails (the snapshot then
+   * fails).
+   */
+  verify?: () => Promise<void>;
+};
 
 /** Extension points used by agent profiles (excludes, safety checks, SQLite capture). */
 export interface ArchiveHooks {
@@ -555,15 +554,11 @@ export class Archiver {
   ): Promise<TreeNode> {
     const chunker = c.type === 'sqlite' ? this.sqliteChunker : this.fileChunker;
     let result: { content: BlobId[]; size: number };
-    if ('bytes' in c) {
-      result = await this.saveBuffer(c.bytes, chunker);
+    try {
+      result = 'bytes' in c ? await this.saveBuffer(c.bytes, chunker) : await this.saveFileContent(c.path, chunker, undefined);
       if (c.verify && !(parent && sameIds(parent, result.content))) await c.verify();
-    } else {
-      try {
-        result = await this.saveFileContent(c.path, chunker, undefined);
-      } finally {
-        await c.cleanup?.();
-      }
+    } finally {
+      await c.cleanup?.();
     }
     this.stats.filesRead++;
     this.count(result.size, rel);

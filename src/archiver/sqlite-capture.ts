@@ -11,8 +11,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { backupSqlite, hasSqliteHeader, imageSqlite, isSqliteHeader, mayBeSqlite, removeDatabaseFiles, sidecarBase, SQLITE_IMAGE_LIMIT, sqliteStamp } from '../fs/sqlite.js';
+import { checkSqliteCopy, copySqlite, hasSqliteHeader, imageSqlite, isSqliteHeader, mayBeSqlite, removeDatabaseFiles, sidecarBase, SQLITE_IMAGE_LIMIT, sqliteStamp } from '../fs/sqlite.js';
 import type { ArchiveHooks, CaptureResult, EntryInfo } from './archiver.js';
+import { Budget } from '../util/budget.js';
 
 /** True when the file at `path` starts with the SQLite header (synchronous, 16 bytes). */
 function isSqliteFileSync(path: string): boolean {
@@ -29,20 +30,37 @@ function isSqliteFileSync(path: string): boolean {
 }
 
 /**
- * Captures the database at `path` (`size` bytes as `lstat` saw it): up to
- * {@link SQLITE_IMAGE_LIMIT} as an in-memory image whose `quick_check` the archiver runs
- * once the chunks are saved (and skips when they are exactly the parent snapshot's, checked
- * before); a larger one through the backup API into a checked temp file under `tempDir()`.
+ * Bytes of in-memory database images held at once, process-wide: a database that does not
+ * fit goes through a temp file instead of waiting.
+ */
+const images = new Budget(SQLITE_IMAGE_LIMIT);
+
+/**
+ * Captures the database at `path` (`size` bytes as `lstat` saw it): as an in-memory image
+ * when it is at most `imageLimit` (default {@link SQLITE_IMAGE_LIMIT}) and fits the images held by other captures
+ * under that limit, else through the backup API into a temp file under `tempDir()`. The
+ * copy's `quick_check` is the result's `verify`, which the archiver runs once the chunks
+ * are saved (and skips when they are exactly the parent snapshot's, checked before).
  * @throws ClawbackError 'CAPTURE' naming SQLite's reason.
  */
-export async function captureDatabase(path: string, size: number, tempDir: () => Promise<string>): Promise<CaptureResult> {
-  if (size <= SQLITE_IMAGE_LIMIT) {
-    const image = await imageSqlite(path);
-    return { type: 'sqlite', bytes: image.bytes, verify: () => image.check() };
+export async function captureDatabase(path: string, size: number, tempDir: () => Promise<string>, imageLimit = SQLITE_IMAGE_LIMIT): Promise<CaptureResult> {
+  if (size <= imageLimit && images.tryTake(size)) {
+    let held = true;
+    const release = async (): Promise<void> => {
+      if (held) images.give(size);
+      held = false;
+    };
+    try {
+      const image = await imageSqlite(path);
+      return { type: 'sqlite', bytes: image.bytes, verify: () => image.check(), cleanup: release };
+    } catch (err) {
+      await release();
+      throw err;
+    }
   }
   const tmp = join(await tempDir(), `${randomBytes(8).toString('hex')}.db`);
-  await backupSqlite(path, tmp);
-  return { type: 'sqlite', path: tmp, cleanup: () => removeDatabaseFiles(tmp) };
+  await copySqlite(path, tmp);
+  return { type: 'sqlite', path: tmp, cleanup: () => removeDatabaseFiles(tmp), verify: () => checkSqliteCopy(tmp) };
 }
 
 /** Hooks for plain snapshots; call `dispose()` when the snapshot is done. */
@@ -53,8 +71,11 @@ export interface SqliteCapture {
   dispose(): Promise<void>;
 }
 
-/** Creates the hooks (temp copies go under `tempDir`, default the OS temp dir). */
-export function sqliteCapture(tempDir = tmpdir()): SqliteCapture {
+/**
+ * Creates the hooks (temp copies go under `tempDir`, default the OS temp dir; databases
+ * up to `imageLimit` bytes are copied into memory instead).
+ */
+export function sqliteCapture(tempDir = tmpdir(), imageLimit = SQLITE_IMAGE_LIMIT): SqliteCapture {
   let temp: Promise<string> | undefined;
   const captured: string[] = [];
   const hooks: ArchiveHooks = {
@@ -72,7 +93,7 @@ export function sqliteCapture(tempDir = tmpdir()): SqliteCapture {
     },
     async capture(e: EntryInfo): Promise<CaptureResult | undefined> {
       if (!(await hasSqliteHeader(e.absPath, Number(e.stats.size)))) return undefined;
-      const result = await captureDatabase(e.absPath, Number(e.stats.size), () => (temp ??= mkdtemp(join(tempDir, 'clawback-sqlite-'))));
+      const result = await captureDatabase(e.absPath, Number(e.stats.size), () => (temp ??= mkdtemp(join(tempDir, 'clawback-sqlite-'))), imageLimit);
       captured.push(e.absPath);
       return result;
     },

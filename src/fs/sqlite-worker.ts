@@ -32,7 +32,7 @@ function check(path, pragma) {
 // and 19, https://www.sqlite.org/fileformat.html#file_format_version_numbers); SQLite cannot
 // open an in-memory copy in WAL mode, so the checked copy says 1 (rollback journal).
 function checkImage(image, pragma) {
-  const buf = Buffer.from(image);
+  const buf = Buffer.from(image.buffer, image.byteOffset, image.byteLength); // handed over: patch in place
   if (buf.length >= 20 && buf[18] === 2 && buf[19] === 2) { buf[18] = 1; buf[19] = 1; }
   const db = new Database(buf);
   try { return answer(db, pragma); } finally { db.close(); }

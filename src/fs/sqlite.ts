@@ -123,32 +123,50 @@ export interface BackupSqliteOptions {
  * @throws ClawbackError 'CAPTURE' naming the database and SQLite's reason.
  */
 export async function backupSqlite(source: string, dest: string, opts: BackupSqliteOptions = {}): Promise<void> {
-  const busyMs = opts.busyTimeoutMs ?? 60_000;
+  await copySqlite(source, dest, opts);
   try {
-    await backupSqliteOffThread(source, dest, busyMs);
+    await checkSqliteCopy(dest);
+  } catch (err) {
+    await removeDatabaseFiles(dest);
+    throw err;
+  }
+}
+
+/**
+ * {@link backupSqlite} without the check: the caller runs {@link checkSqliteCopy} on `dest`
+ * before relying on it. On failure `dest` and its sidecars are removed.
+ * @throws ClawbackError 'CAPTURE' naming the database and SQLite's reason.
+ */
+export async function copySqlite(source: string, dest: string, opts: BackupSqliteOptions = {}): Promise<void> {
+  try {
+    await backupSqliteOffThread(source, dest, opts.busyTimeoutMs ?? 60_000);
   } catch (err) {
     await removeDatabaseFiles(dest);
     throw copyError(err, 'SQLite online backup failed');
   }
-  let answer: string;
-  try {
-    answer = await checkSqliteOffThread(dest, 'quick_check');
-  } catch (err) {
-    await removeDatabaseFiles(dest);
-    throw new ClawbackError('CAPTURE', `the SQLite backup copy cannot be opened: ${sqliteMessage(err)}`, { cause: err });
-  }
-  if (answer !== 'ok') {
-    await removeDatabaseFiles(dest);
-    throw new ClawbackError('CAPTURE', `the SQLite backup copy fails PRAGMA quick_check: ${answer}`);
-  }
-  // Opening the copy for the check may leave sidecars in WAL mode; the copy is complete without them.
-  for (const p of sidecarsOf(dest)) await rm(p, { force: true });
 }
 
+/**
+ * `PRAGMA quick_check` of the database copy at `path` (made by {@link copySqlite}), on a
+ * worker; removes the `-wal`/`-shm` files the check may leave next to it.
+ * @throws ClawbackError 'CAPTURE' naming SQLite's answer.
+ */
+export async function checkSqliteCopy(path: string): Promise<void> {
+  let answer: string;
+  try {
+    answer = await checkSqliteOffThread(path, 'quick_check');
+  } catch (err) {
+    throw new ClawbackError('CAPTURE', `the SQLite backup copy cannot be opened: ${sqliteMessage(err)}`, { cause: err });
+  } finally {
+    // Opening the copy for the check may leave sidecars in WAL mode; the copy is complete without them.
+    for (const p of sidecarsOf(path)) await rm(p, { force: true });
+  }
+  if (answer !== 'ok') throw new ClawbackError('CAPTURE', `the SQLite backup copy fails PRAGMA quick_check: ${answer}`);
+}
 
 /**
- * Databases up to this size (bytes, as `lstat` sees the file) are captured in memory by
- * {@link imageSqlite}; larger ones through a temp file by {@link backupSqlite}.
+ * Largest database (bytes, as `lstat` sees the file) worth copying into memory with
+ * {@link imageSqlite}; larger ones go through a temp file ({@link copySqlite}).
  */
 export const SQLITE_IMAGE_LIMIT = 64 * 1024 * 1024;
 

@@ -12,6 +12,7 @@ import { MemoryBackend } from '../../src/backend/mem.js';
 import { initRepository, type Repository } from '../../src/repository/repository.js';
 import { createSnapshot } from '../../src/archiver/create-snapshot.js';
 import { archive, type ArchiveHooks } from '../../src/archiver/archiver.js';
+import { sqliteCapture } from '../../src/archiver/sqlite-capture.js';
 import { restoreTree } from '../../src/restorer/restorer.js';
 import { walkTree } from '../../src/tree/walk.js';
 import { FAST_INIT, makeTmp } from '../helpers/tmp.js';
@@ -182,6 +183,46 @@ it('fails the snapshot, naming the database, when its copy fails PRAGMA quick_ch
   expect(err?.code).toBe('CAPTURE');
   expect(err?.message).toMatch(/broken\.db.*quick_check/s);
   expect(await repo.listFiles('snapshots')).toEqual([]);
+
+  // The same through a temp file (the path of databases too large to copy into memory),
+  // which is removed afterwards.
+  const temp = join(tmp.dir, 'temp');
+  await mkdir(temp);
+  const capture = sqliteCapture(temp, 0);
+  try {
+    const viaFile = await archive(repo, { paths: [src], hooks: capture.hooks }).then(() => undefined, (e: unknown) => e as Error & { code?: string });
+    expect(viaFile?.code).toBe('CAPTURE');
+    expect(viaFile?.message).toMatch(/broken\.db.*quick_check/s);
+    expect(capture.captured).toEqual([path]);
+  } finally {
+    await capture.dispose();
+  }
+  expect(readdirSync(temp)).toEqual([]);
+});
+
+it('captures through a temp file what it would not copy into memory', async () => {
+  const src = join(tmp.dir, 'src7');
+  await mkdir(src);
+  const db = new Database(join(src, 'big.db'));
+  db.pragma('journal_mode = WAL');
+  db.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)');
+  const insert = db.prepare('INSERT INTO t (v) VALUES (?)');
+  for (let i = 0; i < 400; i++) insert.run(`row ${i}`);
+  const capture = sqliteCapture(join(tmp.dir), 0);
+  try {
+    const result = await archive(repo, { paths: [src], hooks: capture.hooks });
+    await repo.flush();
+    const out = join(tmp.dir, 'out7');
+    await restoreTree(repo, result.tree, out);
+    const restored = new Database(join(out, 'big.db'), { readonly: true });
+    expect(restored.pragma('integrity_check', { simple: true })).toBe('ok');
+    expect(restored.prepare('SELECT count(*) AS n FROM t').get()).toEqual({ n: 400 });
+    restored.close();
+  } finally {
+    db.close();
+    await capture.dispose();
+  }
+  expect(readdirSync(tmp.dir).filter((n) => n.startsWith('clawback-sqlite-'))).toEqual([]);
 });
 
 it("runs a capture's check unless the bytes cut into exactly the parent snapshot's content", async () => {
