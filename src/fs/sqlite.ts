@@ -10,10 +10,12 @@
  *   in. Quiet databases are read through an immutable connection and the `-wal`/`-shm`
  *   files a read-only connection creates are released afterwards (see sqlite-worker.ts),
  *   so a snapshot leaves the source directory as it was.
- * - Restore ({@link placeSqlite}): the restored bytes (a temp file) are checked, then
- *   copied through the backup API into the live database when one exists (so a process
- *   holding it open sees a proper SQLite transaction), or renamed into place when the path
- *   is absent; the result is checked again.
+ * - Restore ({@link placeSqlite}): the restored bytes (a temp file) are checked with
+ *   `quick_check` and copied through the backup API into the live database when one exists
+ *   (so a process holding it open sees a proper SQLite transaction), and the result is
+ *   checked again; when the path is absent, the file is renamed into place after a header
+ *   check (its chunks were verified against their ids as they were restored, and the
+ *   captured copy passed `quick_check`).
  *
  * SQLite files are recognised by their 16-byte header "SQLite format 3\0"
  * (https://www.sqlite.org/fileformat.html#the_database_header).
@@ -221,17 +223,61 @@ async function startsWithHeader(p: string): Promise<boolean> {
 }
 
 /**
- * Places the restored database `tempPath` at `finalPath`:
- * 1. checks `tempPath` with `PRAGMA quick_check`;
- * 2. if `finalPath` is an existing SQLite database, copies `tempPath` into it through the
- *    backup API (SQLite takes the locks a running process expects) and removes the temp
- *    file; otherwise removes stale `-wal`/`-shm`/`-journal` files of `finalPath` (they
- *    would be applied to the new file) and renames `tempPath` into place;
- * 3. checks `finalPath` again.
+ * Why the database file at `path` cannot be a whole database, or undefined when its
+ * header agrees with its size: the 16-byte magic, a page size of 512..65536 bytes (a power
+ * of two; stored 1 means 65536), a size that is a whole number of pages, and, when the
+ * in-header page count is valid (non-zero, change counter at offset 24 equal to the
+ * version-valid-for number at offset 92), exactly that many pages
+ * (https://www.sqlite.org/fileformat.html#the_database_header). Reads 100 bytes.
+ */
+export async function wholeDatabaseProblem(path: string): Promise<string | undefined> {
+  const fh = await open(path, 'r');
+  try {
+    const size = (await fh.stat()).size;
+    const h = Buffer.alloc(100);
+    const { bytesRead } = await fh.read(h, 0, 100, 0);
+    if (bytesRead < 100 || !isSqliteHeader(h)) return 'it does not start with the SQLite header';
+    const stored = h.readUInt16BE(16);
+    const pageSize = stored === 1 ? 65536 : stored;
+    if (pageSize < 512 || (pageSize & (pageSize - 1)) !== 0) return `its header names an invalid page size ${stored}`;
+    if (size % pageSize !== 0) return `its ${size} bytes are not a whole number of ${pageSize}-byte pages`;
+    const pages = h.readUInt32BE(28);
+    if (pages > 0 && h.readUInt32BE(24) === h.readUInt32BE(92) && pages * pageSize !== size) {
+      return `its header says ${pages} pages of ${pageSize} bytes but it has ${size} bytes`;
+    }
+    return undefined;
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
+ * Places the restored database `tempPath` at `finalPath`.
+ * - If `finalPath` is an existing SQLite database (a live one, in an in-place restore):
+ *   checks `tempPath` with `PRAGMA quick_check`, copies it into the live database through
+ *   the backup API (SQLite takes the locks a running process expects), removes the temp
+ *   file and checks `finalPath` again.
+ * - Otherwise: checks that `tempPath`'s header agrees with its size
+ *   ({@link wholeDatabaseProblem}), removes stale `-wal`/`-shm`/`-journal` files of
+ *   `finalPath` (they would be applied to the new file) and renames `tempPath` into place.
+ *   No `quick_check` here: the restorer verified every chunk against its id, so the bytes
+ *   are exactly the captured copy, which passed `quick_check` when it was captured.
  * @throws ClawbackError 'INTEGRITY' when a check fails (the temp file is removed; the live
  *   database is untouched when the first check fails).
  */
 export async function placeSqlite(tempPath: string, finalPath: string): Promise<void> {
+  if (!((await exists(finalPath)) && (await startsWithHeader(finalPath)))) {
+    const problem = await wholeDatabaseProblem(tempPath);
+    if (problem !== undefined) {
+      await removeDatabaseFiles(tempPath);
+      throw new ClawbackError('INTEGRITY', `restored SQLite database ${finalPath} is not whole: ${problem}`);
+    }
+    for (const p of sidecarsOf(finalPath)) await unlink(p).catch(() => undefined);
+    const st = await lstat(finalPath).catch(() => undefined);
+    if (st?.isDirectory()) await rm(finalPath, { recursive: true, force: true });
+    await rename(tempPath, finalPath);
+    return;
+  }
   let answer: string;
   try {
     answer = await checkSqliteOffThread(tempPath, 'quick_check');
@@ -244,21 +290,12 @@ export async function placeSqlite(tempPath: string, finalPath: string): Promise<
     throw new ClawbackError('INTEGRITY', `restored SQLite database ${finalPath} fails PRAGMA quick_check: ${answer}`);
   }
   for (const p of sidecarsOf(tempPath)) await rm(p, { force: true });
-  if ((await exists(finalPath)) && (await startsWithHeader(finalPath))) {
-    try {
-      await backupSqliteOffThread(tempPath, finalPath, 60_000);
-    } catch (err) {
-      throw new ClawbackError('INTEGRITY', `cannot copy the restored database into ${finalPath}: ${sqliteMessage(err)}`, { cause: err });
-    } finally {
-      await removeDatabaseFiles(tempPath);
-    }
-  } else {
-    for (const p of sidecarsOf(finalPath)) await unlink(p).catch(() => undefined);
-    const st = await lstat(finalPath).catch(() => undefined);
-    if (st?.isDirectory()) await rm(finalPath, { recursive: true, force: true });
-    // The checked file itself is renamed into place: no second check needed.
-    await rename(tempPath, finalPath);
-    return;
+  try {
+    await backupSqliteOffThread(tempPath, finalPath, 60_000);
+  } catch (err) {
+    throw new ClawbackError('INTEGRITY', `cannot copy the restored database into ${finalPath}: ${sqliteMessage(err)}`, { cause: err });
+  } finally {
+    await removeDatabaseFiles(tempPath);
   }
   let after: string;
   try {

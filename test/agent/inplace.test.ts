@@ -214,6 +214,28 @@ describe('placeSqlite', () => {
     expect(err.code).toBe('INTEGRITY');
     expect(dbRows(live).n).toBe(3); // live untouched by a bad copy
   });
+
+  it('renames a whole database into a fresh path, and refuses one whose size disagrees with its header', async () => {
+    const good = join(tmp.dir, 'good.db');
+    makeDb(good, 50, { wal: true });
+    const bytes = await readFile(good);
+    await placeSqlite(good, join(tmp.dir, 'placed.db'));
+    expect(dbRows(join(tmp.dir, 'placed.db')).n).toBe(50);
+    const pageSize = bytes.readUInt16BE(16);
+    const cases: [string, Buffer, RegExp][] = [
+      ['short.db', bytes.subarray(0, bytes.length - pageSize), /header says \d+ pages/],
+      ['torn.db', bytes.subarray(0, bytes.length - 100), /not a whole number of/],
+      ['junk.db', Buffer.alloc(bytes.length, 7), /does not start with the SQLite header/],
+    ];
+    for (const [name, content, message] of cases) {
+      await writeFile(join(tmp.dir, name), content);
+      const err = await failure(placeSqlite(join(tmp.dir, name), join(tmp.dir, `placed-${name}`)));
+      expect(err.code).toBe('INTEGRITY');
+      expect(err.message).toMatch(message);
+      await expect(lstat(join(tmp.dir, `placed-${name}`))).rejects.toThrow(); // nothing placed
+      await expect(lstat(join(tmp.dir, name))).rejects.toThrow(); // temp removed
+    }
+  });
 });
 
 describe('recovery of interrupted restores', () => {
