@@ -30,21 +30,25 @@ function isSqliteFileSync(path: string): boolean {
 }
 
 /**
- * Bytes of in-memory database images held at once, process-wide: a database that does not
- * fit goes through a temp file instead of waiting.
+ * Bytes of in-memory database images held at once, process-wide ({@link SQLITE_IMAGE_LIMIT}):
+ * a capture waits until its image fits. (Going through a temp file instead was no faster
+ * here, and the backup API rewrites header bytes that the image keeps, so the first chunk
+ * would differ from one capture to the next.)
  */
 const images = new Budget(SQLITE_IMAGE_LIMIT);
 
 /**
- * Captures the database at `path` (`size` bytes as `lstat` saw it): as an in-memory image
- * when it is at most `imageLimit` (default {@link SQLITE_IMAGE_LIMIT}) and fits the images held by other captures
- * under that limit, else through the backup API into a temp file under `tempDir()`. The
- * copy's `quick_check` is the result's `verify`, which the archiver runs once the chunks
- * are saved (and skips when they are exactly the parent snapshot's, checked before).
+ * Captures the database at `path` (`size` bytes as `lstat` saw it): up to `imageLimit`
+ * (default {@link SQLITE_IMAGE_LIMIT}) as an in-memory image, once it fits the images held
+ * by other captures; a larger one through the backup API into a temp file under
+ * `tempDir()`. The copy's `quick_check` is the result's `verify`, which the archiver runs
+ * once the chunks are saved (and skips when they are exactly the parent snapshot's,
+ * checked before); `cleanup` gives the memory back or removes the temp file.
  * @throws ClawbackError 'CAPTURE' naming SQLite's reason.
  */
 export async function captureDatabase(path: string, size: number, tempDir: () => Promise<string>, imageLimit = SQLITE_IMAGE_LIMIT): Promise<CaptureResult> {
-  if (size <= imageLimit && images.tryTake(size)) {
+  if (size <= imageLimit) {
+    await images.take(size);
     let held = true;
     const release = async (): Promise<void> => {
       if (held) images.give(size);
