@@ -1,7 +1,8 @@
 /**
  * The storage boundary. A {@link Backend} stores opaque, write-once files addressed by a
  * {@link Handle} (type + name). Everything above it (packs, index, snapshots) is built on
- * these six calls, after restic's `internal/backend/backend.go`.
+ * these six calls, after restic's `internal/backend/backend.go`, plus two for the temp files
+ * an interrupted `save` can leave behind ({@link Backend.listTempFiles}).
  *
  * Contract (checked for every implementation by test/backend/conformance.test.ts):
  * - write-once: `save` of an existing handle throws `ALREADY_EXISTS` and leaves the stored
@@ -11,6 +12,8 @@
  * - a missing file makes `load` and `stat` throw `BLOB_NOT_FOUND`; `remove` of a missing
  *   file succeeds (so an interrupted gc can be run again).
  * - transient failures throw `BACKEND_TRANSIENT` (retryable); all others `BACKEND`.
+ * - no temp file outlives its `save` (resolved or rejected): `listTempFiles` yields only
+ *   those of saves in flight and of saves a crash interrupted.
  */
 
 /** The kinds of file in a repository; each lives under its own prefix (see docs/FORMAT.md). */
@@ -41,6 +44,14 @@ export interface FileInfo {
   size: number;
 }
 
+/** A temp file left by a `save` (see {@link Backend.listTempFiles}). */
+export interface TempFileInfo {
+  /** Repository-relative path with `/` separators, e.g. `data/ab/.tmp-0123456789abcdef`. */
+  path: string;
+  /** Size in bytes. */
+  size: number;
+}
+
 /** A repository's storage. See the module comment for the contract. */
 export interface Backend {
   /** Human-readable location (path or `s3:` URL), used in messages. */
@@ -62,6 +73,18 @@ export interface Backend {
   list(type: FileType): AsyncIterable<FileInfo>;
   /** Deletes `h`; succeeds if it is already gone. */
   remove(h: Handle): Promise<void>;
+  /**
+   * The temp files (`.tmp-*`, docs/BACKENDS.md) in the repository, which `list` skips:
+   * those of saves in flight and those a crash left behind. Only the holder of the
+   * exclusive lock may take them all for strays. Backends whose saves use no temp file
+   * (S3, memory) yield none.
+   */
+  listTempFiles(): AsyncIterable<TempFileInfo>;
+  /**
+   * Deletes the temp file at `path` (as {@link listTempFiles} gave it); succeeds if it is
+   * already gone. Throws `INTERNAL` for a path that is not a temp file's.
+   */
+  removeTempFile(path: string): Promise<void>;
   /** Releases connections and handles. */
   close(): Promise<void>;
 }

@@ -16,7 +16,7 @@
  */
 
 import { ClawbackError } from '../errors.js';
-import type { Backend, FileInfo, FileType, Handle, LoadRange } from './backend.js';
+import type { Backend, FileInfo, FileType, Handle, LoadRange, TempFileInfo } from './backend.js';
 
 /** The operations faults can target. */
 export type FaultOp = 'save' | 'load' | 'remove' | 'list' | 'stat';
@@ -277,6 +277,16 @@ export class FaultBackend implements Backend {
   /** Inner `remove`, subject to `remove` faults. */
   remove(h: Handle): Promise<void> {
     return this.#wrap('remove', () => this.#inner.remove(h));
+  }
+
+  /** Inner `listTempFiles` (never faulted). */
+  listTempFiles(): AsyncIterable<TempFileInfo> {
+    return this.#inner.listTempFiles();
+  }
+
+  /** Inner `removeTempFile` (never faulted). */
+  removeTempFile(path: string): Promise<void> {
+    return this.#inner.removeTempFile(path);
   }
 
   /** Closes the inner backend. */

@@ -36,6 +36,35 @@ export const DIR_TYPES: readonly Exclude<FileType, 'config'>[] = ['keys', 'data'
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 const FANOUT_RE = /^[A-Za-z0-9]{2}$/;
 
+/** A temp file's name: {@link TEMP_PREFIX} and letters or digits (the local backend's are 16 hex digits). */
+const TEMP_NAME_RE = /^\.tmp-[A-Za-z0-9]{1,64}$/;
+
+/**
+ * True when repository-relative `path` names a temp file where a `save` puts one: beside
+ * `config` (the root), in `keys/`, `index/`, `snapshots/`, `locks/` or a `data/xx/`
+ * fan-out directory. Never throws.
+ */
+export function isTempPath(path: string): boolean {
+  const parts = path.split('/');
+  const name = parts[parts.length - 1] ?? '';
+  if (!TEMP_NAME_RE.test(name)) return false;
+  if (parts.length === 1) return true;
+  if (parts.length === 2) return parts[0] !== 'data' && (DIR_TYPES as readonly string[]).includes(parts[0] ?? '');
+  return parts.length === 3 && parts[0] === 'data' && FANOUT_RE.test(parts[1] ?? '');
+}
+
+/**
+ * Throws `INTERNAL` unless {@link isTempPath} accepts `path`, so that removing a temp file
+ * can never remove a repository file.
+ *
+ * @throws ClawbackError `INTERNAL` (a bad path is a bug in the caller).
+ */
+export function checkTempPath(path: string): void {
+  if (!isTempPath(path)) {
+    throw new ClawbackError('INTERNAL', `${JSON.stringify(path)} is not a temp file path (expected [dir/].tmp-…)`, { details: { path } });
+  }
+}
+
 /**
  * Throws `INTERNAL` unless `name` is a safe file name for `type`: non-empty, at most 255
  * characters of `[A-Za-z0-9_.-]`, not starting with `.` (so never `.`/`..` nor a temp

@@ -9,7 +9,7 @@
  */
 
 import { ClawbackError } from '../errors.js';
-import type { Backend, FileInfo, FileType, Handle, LoadRange } from './backend.js';
+import type { Backend, FileInfo, FileType, Handle, LoadRange, TempFileInfo } from './backend.js';
 
 /** Default concurrency (suits S3: four connections keep RGW/S3 busy without 503s). */
 export const DEFAULT_CONCURRENCY = 4;
@@ -123,8 +123,18 @@ export class LimitBackend implements Backend {
   }
 
   /** Inner `list`; each inner `next()` holds a slot. */
-  async *list(type: FileType): AsyncIterable<FileInfo> {
-    const it = this.#inner.list(type)[Symbol.asyncIterator]();
+  list(type: FileType): AsyncIterable<FileInfo> {
+    return this.#limited(() => this.#inner.list(type));
+  }
+
+  /** Inner `listTempFiles`; each inner `next()` holds a slot. */
+  listTempFiles(): AsyncIterable<TempFileInfo> {
+    return this.#limited(() => this.#inner.listTempFiles());
+  }
+
+  /** Yields what `start()` yields (called on the first `next()`), each inner `next()` holding a slot. */
+  async *#limited<T>(start: () => AsyncIterable<T>): AsyncIterable<T> {
+    const it = start()[Symbol.asyncIterator]();
     try {
       for (;;) {
         const r = await this.#sem.run(() => it.next());
@@ -139,6 +149,11 @@ export class LimitBackend implements Backend {
   /** Inner `remove`, holding a slot. */
   remove(h: Handle): Promise<void> {
     return this.#sem.run(() => this.#inner.remove(h));
+  }
+
+  /** Inner `removeTempFile`, holding a slot. */
+  removeTempFile(path: string): Promise<void> {
+    return this.#sem.run(() => this.#inner.removeTempFile(path));
   }
 
   /** Closes the inner backend (no slot: it must not wait behind hung calls). */

@@ -4,10 +4,11 @@
  * Durability: `save` writes a temp file `.tmp-<random>` in the destination directory,
  * fsyncs it, hard-links it to the final name (`link(2)` fails with `EEXIST` atomically, so
  * an existing file is never overwritten), unlinks the temp name and fsyncs the directory.
- * A crash leaves at most a stray `.tmp-*` file, which `list` skips; never a partial file
- * under a final name. On file systems without hard links it falls back to
- * check-then-`rename(2)` (atomic, but two concurrent writers of one name could both
- * succeed; with content-addressed names they write the same bytes).
+ * A crash leaves at most a stray `.tmp-*` file, which `list` skips (and `listTempFiles`
+ * reports, for gc to remove); never a partial file under a final name. On file systems
+ * without hard links it falls back to check-then-`rename(2)` (atomic, but two concurrent
+ * writers of one name could both succeed; with content-addressed names they write the
+ * same bytes).
  *
  * Directories: `create()` makes the root and `keys/ data/ index/ snapshots/ locks/`
  * (mode 0o700). The 256 fan-out directories `data/xx/` are made lazily by the first
@@ -21,8 +22,8 @@ import { promises as fsp } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import * as nodePath from 'node:path';
 import { ClawbackError } from '../errors.js';
-import type { Backend, FileInfo, FileType, Handle, LoadRange } from './backend.js';
-import { CONFIG_PATH, DIR_TYPES, TEMP_PREFIX, checkRange, handleFromPath, pathFor, resolveRange } from './layout.js';
+import type { Backend, FileInfo, FileType, Handle, LoadRange, TempFileInfo } from './backend.js';
+import { CONFIG_PATH, DIR_TYPES, TEMP_PREFIX, checkRange, checkTempPath, handleFromPath, isTempPath, pathFor, resolveRange } from './layout.js';
 
 /** Mode of repository directories. */
 export const DIR_MODE = 0o700;
@@ -374,6 +375,44 @@ export class LocalBackend implements Backend {
    */
   async remove(h: Handle): Promise<void> {
     const p = this.#abs(pathFor(h));
+    try {
+      await fsp.unlink(p);
+    } catch (err) {
+      if (errnoOf(err) === 'ENOENT') return;
+      throw mapFsError(err, 'remove', p);
+    }
+  }
+
+  /**
+   * The `.tmp-*` files in the root, the type directories and the `data/xx` directories,
+   * with their sizes; files removed during the listing are skipped.
+   *
+   * @throws ClawbackError `BACKEND` when a directory cannot be read (EACCES, EIO).
+   */
+  async *listTempFiles(): AsyncIterable<TempFileInfo> {
+    const dirs = ['', ...DIR_TYPES.filter((t) => t !== 'data')];
+    for (const fan of await this.#readdir(this.#abs('data'))) {
+      if (/^[A-Za-z0-9]{2}$/.test(fan)) dirs.push(`data/${fan}`);
+    }
+    for (const dir of dirs) {
+      for (const n of await this.#readdir(this.#abs(dir))) {
+        const rel = dir === '' ? n : `${dir}/${n}`;
+        if (!n.startsWith(TEMP_PREFIX) || !isTempPath(rel)) continue;
+        const size = await this.#sizeOrUndefined(this.#abs(rel));
+        if (size !== undefined) yield { path: rel, size };
+      }
+    }
+  }
+
+  /**
+   * Deletes the temp file at repository-relative `path`; succeeds if it is already gone.
+   *
+   * @throws ClawbackError `INTERNAL` when `path` is not a temp file's (see `isTempPath`);
+   *   `BACKEND` on EACCES, EROFS, EIO, …
+   */
+  async removeTempFile(path: string): Promise<void> {
+    checkTempPath(path);
+    const p = this.#abs(path);
     try {
       await fsp.unlink(p);
     } catch (err) {

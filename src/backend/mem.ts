@@ -7,8 +7,8 @@
  */
 
 import { ClawbackError } from '../errors.js';
-import type { Backend, FileInfo, FileType, Handle, LoadRange } from './backend.js';
-import { handleFromPath, pathFor, resolveRange } from './layout.js';
+import type { Backend, FileInfo, FileType, Handle, LoadRange, TempFileInfo } from './backend.js';
+import { checkTempPath, handleFromPath, pathFor, resolveRange } from './layout.js';
 
 /** Options of {@link MemoryBackend}. */
 export interface MemoryBackendOptions {
@@ -88,6 +88,18 @@ export class MemoryBackend implements Backend {
   /** Deletes `h`; no-op if missing. */
   async remove(h: Handle): Promise<void> {
     this.#files.delete(pathFor(h));
+  }
+
+  /** Nothing: saves here use no temp file. */
+  async *listTempFiles(): AsyncIterable<TempFileInfo> {}
+
+  /**
+   * Nothing to remove (there are no temp files).
+   *
+   * @throws ClawbackError `INTERNAL` when `path` is not a temp file's.
+   */
+  async removeTempFile(path: string): Promise<void> {
+    checkTempPath(path);
   }
 
   /** Does nothing; the files stay readable. */

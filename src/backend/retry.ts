@@ -15,11 +15,11 @@
  */
 
 import { ClawbackError } from '../errors.js';
-import type { Backend, FileInfo, FileType, Handle, LoadRange } from './backend.js';
+import type { Backend, FileInfo, FileType, Handle, LoadRange, TempFileInfo } from './backend.js';
 
 /** What {@link RetryOptions.onRetry} is told before each wait. */
 export interface RetryEvent {
-  /** The operation: `save`, `load`, `stat`, `list`, `remove`, `create`, `isRepository`. */
+  /** The operation: `save`, `load`, `stat`, `list`, `remove`, `create`, `isRepository`, `listTempFiles`, `removeTempFile`. */
   op: string;
   /** The attempt that failed, from 1. */
   attempt: number;
@@ -204,18 +204,29 @@ export class RetryBackend implements Backend {
    * budget counts failures since the last newly yielded name, so a listing that keeps
    * failing at the same place gives up after `attempts` tries.
    */
-  async *list(type: FileType): AsyncIterable<FileInfo> {
+  list(type: FileType): AsyncIterable<FileInfo> {
+    return this.#listing('list', () => this.#inner.list(type), (f) => f.name);
+  }
+
+  /** Lists the inner backend's temp files, restarting on transient failures like {@link list}. */
+  listTempFiles(): AsyncIterable<TempFileInfo> {
+    return this.#listing('listTempFiles', () => this.#inner.listTempFiles(), (f) => f.path);
+  }
+
+  /** The restarting listing behind {@link list}; `key` tells items already yielded. */
+  async *#listing<T>(op: string, start: () => AsyncIterable<T>, key: (item: T) => string): AsyncIterable<T> {
     const seen = new Set<string>();
     let failures = 0;
     for (;;) {
       this.#checkAbort();
-      const it = this.#inner.list(type)[Symbol.asyncIterator]();
+      const it = start()[Symbol.asyncIterator]();
       try {
         for (;;) {
           const r = await it.next();
           if (r.done === true) return;
-          if (seen.has(r.value.name)) continue;
-          seen.add(r.value.name);
+          const k = key(r.value);
+          if (seen.has(k)) continue;
+          seen.add(k);
           failures = 0;
           yield r.value;
         }
@@ -223,7 +234,7 @@ export class RetryBackend implements Backend {
         failures++;
         if (!isRetryable(err) || failures >= this.#attempts) throw err;
         const delayMs = this.delayFor(failures);
-        this.#onRetry?.({ op: 'list', attempt: failures, delayMs, error: err });
+        this.#onRetry?.({ op, attempt: failures, delayMs, error: err });
         await this.#sleep(delayMs, this.#signal);
       } finally {
         // Ends the inner iteration when the consumer stops early (break/return).
@@ -235,6 +246,11 @@ export class RetryBackend implements Backend {
   /** Retries the inner `remove` (idempotent, so always safe to repeat). */
   remove(h: Handle): Promise<void> {
     return this.#run('remove', () => this.#inner.remove(h));
+  }
+
+  /** Retries the inner `removeTempFile` (idempotent too). */
+  removeTempFile(path: string): Promise<void> {
+    return this.#run('removeTempFile', () => this.#inner.removeTempFile(path));
   }
 
   /** Closes the inner backend (not retried). */

@@ -39,8 +39,8 @@ import {
 import type { BucketLocationConstraint, ListObjectsV2CommandOutput, S3ClientConfig } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { ClawbackError } from '../errors.js';
-import type { Backend, FileInfo, FileType, Handle, LoadRange } from './backend.js';
-import { CONFIG_PATH, checkRange, dirFor, handleFromPath, pathFor, resolveRange } from './layout.js';
+import type { Backend, FileInfo, FileType, Handle, LoadRange, TempFileInfo } from './backend.js';
+import { CONFIG_PATH, checkRange, checkTempPath, dirFor, handleFromPath, pathFor, resolveRange } from './layout.js';
 
 /** Static S3 credentials. Without them the SDK's default chain is used (env, profile, IMDS). */
 export interface S3Credentials {
@@ -574,6 +574,21 @@ export class S3Backend implements Backend {
       const e = this.#err(err, 'remove', key);
       if (e.code !== 'BLOB_NOT_FOUND') throw e;
     }
+  }
+
+  /**
+   * Nothing: a PUT or a multipart upload stores no object until it completes. (The parts
+   * of a multipart upload a crash interrupted are not objects and are not listed here.)
+   */
+  async *listTempFiles(): AsyncIterable<TempFileInfo> {}
+
+  /**
+   * Nothing to remove (there are no temp objects).
+   *
+   * @throws ClawbackError `INTERNAL` when `path` is not a temp file's.
+   */
+  async removeTempFile(path: string): Promise<void> {
+    checkTempPath(path);
   }
 
   /** Closes the client's sockets. */

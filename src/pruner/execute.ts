@@ -5,7 +5,8 @@
  * `verify` reports clean apart from unreferenced packs and superseded index files, and
  * that the next gc finishes:
  *
- * 1. delete unreferenced packs (in no live index: nothing can use them);
+ * 1. delete stray temp files (the lock keeps other writers out) and unreferenced packs (in
+ *    no live index: nothing can use them);
  * 2. repack: read the kept blobs of each partly used pack, open and re-check every one, and
  *    copy it as stored into new packs (repack.ts);
  * 3. flush: the new packs, then an index file for them (blobs now listed twice: allowed);
@@ -60,6 +61,10 @@ export interface PruneResult {
   /** The index file written, if the index was rewritten. */
   indexFile: FileId | undefined;
   removedIndexFiles: number;
+  /** Stray temp files deleted (left by interrupted saves). */
+  removedTempFiles: number;
+  /** Bytes of the temp files deleted. */
+  removedTempBytes: number;
 }
 
 /**
@@ -73,11 +78,17 @@ export async function executePlan(repo: Repository, plan: PrunePlan, opts: Execu
   }
   const step = (s: PruneStep): void => opts.onStep?.(s);
   const totals = planTotals(plan);
-  const result: PruneResult = { deletedPacks: 0, deletedBytes: 0, repackedPacks: 0, repackedBlobs: 0, newPacks: 0, newPackBytes: 0, indexFile: undefined, removedIndexFiles: 0 };
+  const result: PruneResult = { deletedPacks: 0, deletedBytes: 0, repackedPacks: 0, repackedBlobs: 0, newPacks: 0, newPackBytes: 0, indexFile: undefined, removedIndexFiles: 0, removedTempFiles: 0, removedTempBytes: 0 };
   const report = (bytesDone: number): void => opts.progress?.update?.({ phase: 'gc', filesDone: result.deletedPacks + result.repackedPacks, bytesDone, bytesTotal: totals.repackBytes });
 
-  // 1. unreferenced packs
+  // 1. stray temp files, unreferenced packs
   step('delete-unreferenced');
+  for (const f of plan.tempFiles) {
+    throwIfAborted(opts.signal);
+    await repo.backend.removeTempFile(f.path);
+    result.removedTempFiles++;
+    result.removedTempBytes += f.size;
+  }
   for (const u of plan.unreferenced) {
     throwIfAborted(opts.signal);
     await repo.backend.remove({ type: 'data', name: u.id });

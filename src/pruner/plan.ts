@@ -11,11 +11,14 @@
  *    packs, delete the old), `delete` (no kept blob).
  * 4. Packs in `data/` that no live index lists are `unreferenced` and deleted too: the
  *    plan is executed under the exclusive lock, so nobody is uploading them.
+ * 5. Temp files (`.tmp-*`, {@link Backend.listTempFiles}) are strays of interrupted saves
+ *    for the same reason, and deleted.
  *
  * The plan refuses (`refusals` non-empty) when a snapshot or index file cannot be read,
  * live index files disagree, or a reachable blob is missing: deleting then could destroy
  * the only copy of something.
  */
+import type { TempFileInfo } from '../backend/backend.js';
 import { loadLiveIndex } from '../checker/live-index.js';
 import { ClawbackError, isClawbackError } from '../errors.js';
 import { shortId, type BlobId, type FileId, type SnapshotId } from '../ids.js';
@@ -76,6 +79,8 @@ export interface PrunePlan {
   unreferenced: { id: FileId; size: number }[];
   /** Indexed packs missing from `data/` (dropped from the new index). */
   missingPacks: FileId[];
+  /** Temp files left by interrupted saves (deleted), sorted by path. */
+  tempFiles: TempFileInfo[];
   /** Index files present when planning (all superseded by the new one). */
   indexFiles: FileId[];
   /** Index files already superseded (left by an interrupted gc). */
@@ -105,11 +110,15 @@ export interface PlanTotals {
   unreferencedBytes: number;
   /** Unused bytes left in kept packs. */
   keptUnusedBytes: number;
+  /** Stray temp files (left by interrupted saves). */
+  tempFiles: number;
+  /** Bytes of those temp files. */
+  tempBytes: number;
 }
 
 /** Sums up a plan. */
 export function planTotals(plan: PrunePlan): PlanTotals {
-  const t: PlanTotals = { keepPacks: 0, keepBytes: 0, repackPacks: 0, repackBytes: 0, repackUnusedBytes: 0, deletePacks: 0, deleteBytes: 0, unreferencedPacks: 0, unreferencedBytes: 0, keptUnusedBytes: 0 };
+  const t: PlanTotals = { keepPacks: 0, keepBytes: 0, repackPacks: 0, repackBytes: 0, repackUnusedBytes: 0, deletePacks: 0, deleteBytes: 0, unreferencedPacks: 0, unreferencedBytes: 0, keptUnusedBytes: 0, tempFiles: 0, tempBytes: 0 };
   for (const p of plan.packs) {
     if (p.action === 'keep') {
       t.keepPacks++;
@@ -127,6 +136,10 @@ export function planTotals(plan: PrunePlan): PlanTotals {
   for (const u of plan.unreferenced) {
     t.unreferencedPacks++;
     t.unreferencedBytes += u.size;
+  }
+  for (const f of plan.tempFiles) {
+    t.tempFiles++;
+    t.tempBytes += f.size;
   }
   return t;
 }
@@ -168,6 +181,9 @@ export async function planPrune(repo: Repository, opts: PlanOptions = {}): Promi
   for (const d of index.damaged) refusals.push(`index file ${shortId(d.id)} cannot be read (${d.error}): run \`clawback repair index\` first`);
   for (const c of index.conflicts) refusals.push(`${c.message}: run \`clawback repair index\` first`);
   const present = await listPackFiles(repo);
+  const tempFiles: TempFileInfo[] = [];
+  for await (const f of repo.backend.listTempFiles()) tempFiles.push(f);
+  tempFiles.sort((a, b) => (a.path < b.path ? -1 : 1));
   const packPresent = new Uint8Array(index.packCount);
   for (let p = 0; p < index.packCount; p++) if (present.has(index.packId(p))) packPresent[p] = 1;
 
@@ -242,6 +258,7 @@ export async function planPrune(repo: Repository, opts: PlanOptions = {}): Promi
     packs,
     unreferenced,
     missingPacks,
+    tempFiles,
     indexFiles: [...index.files, ...index.damaged.map((d) => d.id)].sort(),
     supersededIndexFiles: [...index.superseded].sort(),
     rewriteIndex: changes || index.live.length > 1,

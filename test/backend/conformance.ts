@@ -305,6 +305,24 @@ export function runBackendConformance(name: string, factory: () => Promise<Confo
       expectBytes(await b.load(h), again);
     });
 
+    it('temp files: none once saves settle; removeTempFile is idempotent and refuses repository paths', opts, async () => {
+      const b = await fresh();
+      const h: Handle = { type: 'data', name: randomName() };
+      await b.save(h, randomData(5));
+      await b.save(CONFIG, randomData(5));
+      await rejection(b.save(h, randomData(5)));
+      const temps = [];
+      for await (const f of b.listTempFiles()) temps.push(f);
+      expect(temps).toEqual([]);
+      await b.removeTempFile(`data/${h.name.slice(0, 2)}/.tmp-0123456789abcdef`);
+      await b.removeTempFile('.tmp-0123456789abcdef');
+      for (const bad of [`data/${h.name.slice(0, 2)}/${h.name}`, 'config', 'index/.tmp-', '../.tmp-ab', 'data/.tmp-ab', 'data/ab/cd/.tmp-ab']) {
+        expect((await rejection(b.removeTempFile(bad))).code, bad).toBe('INTERNAL');
+      }
+      expect((await b.stat(h)).size).toBe(5);
+      expect((await b.stat(CONFIG)).size).toBe(5);
+    });
+
     it('stores empty files', opts, async () => {
       const b = await fresh();
       const h: Handle = { type: 'index', name: randomName() };

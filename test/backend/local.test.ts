@@ -76,6 +76,35 @@ describe('LocalBackend specifics', () => {
     expect(await listAll(b, 'index')).toEqual([]);
   });
 
+  it('listTempFiles finds the temp files a crash left where saves put them; removeTempFile deletes them', async () => {
+    const b = new LocalBackend(root);
+    await b.create();
+    const name = `12${randomName().slice(2)}`;
+    await b.save({ type: 'data', name }, randomData(5));
+    await writeFile(path.join(root, 'data', '12', '.tmp-deadbeef'), 'partial');
+    await writeFile(path.join(root, 'index', '.tmp-0'), 'ab');
+    await writeFile(path.join(root, '.tmp-1234'), '');
+    // Not where a save writes, or not a temp name: never reported, never removable.
+    await writeFile(path.join(root, 'data', '.tmp-top'), 'x');
+    await writeFile(path.join(root, 'index', '.tmp-'), 'x');
+    await writeFile(path.join(root, 'index', '.tmpx'), 'x');
+    await mkdir(path.join(root, 'snapshots', '.tmp-dir'));
+    const found = [];
+    for await (const f of b.listTempFiles()) found.push(f);
+    found.sort((x, y) => (x.path < y.path ? -1 : 1));
+    expect(found).toEqual([
+      { path: '.tmp-1234', size: 0 },
+      { path: 'data/12/.tmp-deadbeef', size: 7 },
+      { path: 'index/.tmp-0', size: 2 },
+    ]);
+    for (const f of found) await b.removeTempFile(f.path);
+    await b.removeTempFile('index/.tmp-0');
+    expect((await rejection(b.removeTempFile('data/.tmp-top'))).code).toBe('INTERNAL');
+    const left = (await walk(root)).map((p) => path.relative(root, p).split(path.sep).join('/')).filter((p) => p.includes('.tmp')).sort();
+    expect(left).toEqual(['data/.tmp-top', 'index/.tmp-', 'index/.tmpx', 'snapshots/.tmp-dir']);
+    expect(await listAll(b, 'data')).toEqual([{ name, size: 5 }]);
+  });
+
   it('save without create: BACKEND naming the missing directory', async () => {
     const b = new LocalBackend(root);
     for (const type of ['keys', 'data', 'config'] as const) {

@@ -77,6 +77,8 @@ class JitterBackend implements Backend {
     await this.pause();
     return this.inner.remove(h);
   }
+  listTempFiles = () => this.inner.listTempFiles();
+  removeTempFile = (p: string) => this.inner.removeTempFile(p);
   close = () => this.inner.close();
 }
 

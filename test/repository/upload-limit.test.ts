@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import type { Backend, FileInfo, FileType, Handle, LoadRange } from '../../src/backend/backend.js';
+import type { Backend, FileInfo, FileType, Handle, LoadRange, TempFileInfo } from '../../src/backend/backend.js';
 import { MemoryBackend } from '../../src/backend/mem.js';
 import { Context, S3_UPLOADS } from '../../src/cli/context.js';
 import { initRepository, type Repository } from '../../src/repository/repository.js';
@@ -45,6 +45,12 @@ class GatedBackend implements Backend {
   }
   remove(h: Handle): Promise<void> {
     return this.inner.remove(h);
+  }
+  listTempFiles(): AsyncIterable<TempFileInfo> {
+    return this.inner.listTempFiles();
+  }
+  removeTempFile(path: string): Promise<void> {
+    return this.inner.removeTempFile(path);
   }
   close(): Promise<void> {
     return this.inner.close();

@@ -105,6 +105,8 @@ class DyingBackend implements Backend {
   stat = (h: Handle) => this.inner.stat(h);
   list = (t: FileType): AsyncIterable<FileInfo> => this.inner.list(t);
   remove = (h: Handle) => this.write(() => this.inner.remove(h));
+  listTempFiles = () => this.inner.listTempFiles();
+  removeTempFile = (p: string) => this.write(() => this.inner.removeTempFile(p));
   close = () => this.inner.close();
 }
 

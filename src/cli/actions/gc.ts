@@ -1,7 +1,7 @@
 /**
  * `clawback gc [--dry-run] [--max-unused 5%]` (alias `prune`): delete the packs no
- * snapshot needs, repack partly used ones, under the exclusive lock. The plan is printed
- * first; `--dry-run` prints only the plan.
+ * snapshot needs, repack partly used ones, remove temp files interrupted saves left, under
+ * the exclusive lock. The plan is printed first; `--dry-run` prints only the plan.
  */
 import type { Command } from 'commander';
 import { ClawbackError } from '../../errors.js';
@@ -31,6 +31,7 @@ function planJson(plan: PrunePlan, t: PlanTotals) {
     delete: plan.packs.filter((p) => p.action === 'delete'),
     unreferenced: plan.unreferenced,
     missingPacks: plan.missingPacks,
+    tempFiles: plan.tempFiles,
     indexFiles: plan.indexFiles.length,
     supersededIndexFiles: plan.supersededIndexFiles,
     rewriteIndex: plan.rewriteIndex,
@@ -48,8 +49,9 @@ function planText(plan: PrunePlan, t: PlanTotals, dryRun: boolean): string {
     `       ${w}repack ${t.repackPacks} (${formatBytes(t.repackBytes)}, frees ${formatBytes(t.repackUnusedBytes)} unused)`,
     `       ${w}delete ${t.deletePacks} unused (${formatBytes(t.deleteBytes)}) and ${t.unreferencedPacks} unreferenced (${formatBytes(t.unreferencedBytes)})`,
     ...(plan.missingPacks.length > 0 ? [`       ${w}drop ${plan.missingPacks.length} indexed pack(s) missing from data/ from the index`] : []),
+    ...(t.tempFiles > 0 ? [`temp files: ${w}remove ${t.tempFiles} left by interrupted saves (${formatBytes(t.tempBytes)})`] : []),
     `index: ${plan.indexFiles.length} file(s)${plan.rewriteIndex ? ` ${be} replaced by one` : ''}${plan.supersededIndexFiles.length > 0 ? `, ${plan.supersededIndexFiles.length} superseded ${be} deleted` : ''}`,
-    `${dryRun ? 'would free' : 'frees'} about ${formatBytes(t.deleteBytes + t.unreferencedBytes + t.repackUnusedBytes)}`,
+    `${dryRun ? 'would free' : 'frees'} about ${formatBytes(t.deleteBytes + t.unreferencedBytes + t.repackUnusedBytes + t.tempBytes)}`,
   ].join('\n');
 }
 
@@ -76,7 +78,8 @@ export async function runGc(ctx: Context, repo: Repository, o: { dryRun?: boolea
   ctx.emit({ message_type: 'summary', dryRun: false, plan: planJson(plan, totals), result: r });
   ctx.out(
     `gc done: deleted ${r.deletedPacks} pack(s) (${formatBytes(r.deletedBytes)}), repacked ${r.repackedPacks} into ${r.newPacks} (${formatBytes(r.newPackBytes)})` +
-      `${r.indexFile ? `, new index ${shortId(r.indexFile)}` : ''}, removed ${r.removedIndexFiles} index file(s)`,
+      `${r.indexFile ? `, new index ${shortId(r.indexFile)}` : ''}, removed ${r.removedIndexFiles} index file(s)` +
+      `${r.removedTempFiles > 0 ? ` and ${r.removedTempFiles} stray temp file(s) (${formatBytes(r.removedTempBytes)})` : ''}`,
   );
 }
 
