@@ -3,7 +3,7 @@
  */
 import type { Command } from 'commander';
 import { ClawbackError } from '../../errors.js';
-import { initRepository, openRepository } from '../../repository/repository.js';
+import { initRepository, openRepository, type Repository } from '../../repository/repository.js';
 import type { CliIo } from '../io.js';
 import { Context } from '../context.js';
 import { testScryptParams } from '../test-kdf.js';
@@ -27,27 +27,50 @@ export async function runInit(io: CliIo, o: { password: boolean; compressionLeve
     }
     if (password === '') throw new ClawbackError('USAGE', 'the password is empty: choose a non-empty one, or pass --no-password');
   }
-  const backend = await ctx.backend();
-  const from = o.copyChunkerParamsFrom === undefined ? undefined : await openRepository(await ctx.backend(o.copyChunkerParamsFrom), { ...ctx.repoOptions(o.copyChunkerParamsFrom), password: io.env['CLAWBACK_FROM_PASSWORD'] ?? (await ctx.configuredPassword()) });
   const scrypt = testScryptParams(io.env);
-  const repo = await initRepository(
-    backend,
-    {
-      password,
-      ...(scrypt ? { scrypt } : {}),
-      ...(o.compressionLevel !== undefined ? { compressionLevel: o.compressionLevel } : {}),
-      ...(o.packSize !== undefined ? { packSize: Math.round(o.packSize * 1024 * 1024) } : {}),
-      ...(from ? { chunkingFrom: from } : {}),
-    },
-    ctx.repoOptions(),
-  );
-  await from?.close();
-  await from?.backend.close();
+  const backend = await ctx.backend();
   try {
-    ctx.emit({ message_type: 'initialized', id: repo.config.id, repository: backend.location, encrypted: repo.encrypted });
-    ctx.out(`created ${repo.encrypted ? 'encrypted' : 'UNENCRYPTED'} repository ${repo.config.id.slice(0, 10)} at ${backend.location}`);
+    let repo: Repository;
+    const from = o.copyChunkerParamsFrom === undefined ? undefined : await openOther(ctx, io, o.copyChunkerParamsFrom);
+    try {
+      repo = await initRepository(
+        backend,
+        {
+          password,
+          ...(scrypt ? { scrypt } : {}),
+          ...(o.compressionLevel !== undefined ? { compressionLevel: o.compressionLevel } : {}),
+          ...(o.packSize !== undefined ? { packSize: Math.round(o.packSize * 1024 * 1024) } : {}),
+          ...(from ? { chunkingFrom: from } : {}),
+        },
+        ctx.repoOptions(),
+      );
+    } finally {
+      // Closed on every path (also when init fails, e.g. the target already exists).
+      await from?.close();
+      await from?.backend.close();
+    }
+    try {
+      ctx.emit({ message_type: 'initialized', id: repo.config.id, repository: backend.location, encrypted: repo.encrypted });
+      ctx.out(`created ${repo.encrypted ? 'encrypted' : 'UNENCRYPTED'} repository ${repo.config.id.slice(0, 10)} at ${backend.location}`);
+    } finally {
+      await repo.close();
+    }
   } finally {
-    await repo.close();
     await backend.close();
+  }
+}
+
+/**
+ * Opens the repository at `location` whose chunking `--copy-chunker-params-from` copies
+ * (password from `CLAWBACK_FROM_PASSWORD`, else the usual ones); its backend is closed
+ * again when it does not open.
+ */
+async function openOther(ctx: Context, io: CliIo, location: string): Promise<Repository> {
+  const backend = await ctx.backend(location);
+  try {
+    return await openRepository(backend, { ...ctx.repoOptions(location), password: io.env['CLAWBACK_FROM_PASSWORD'] ?? (await ctx.configuredPassword()) });
+  } catch (err) {
+    await backend.close();
+    throw err;
   }
 }
