@@ -19,6 +19,8 @@
  * - `ALREADY_EXISTS`: write-once violation: the object exists already.
  * - `INTEGRITY`: bytes read back do not match their id/tag, or a file does not parse.
  * - `CAPTURE`: a source item could not be captured (unreadable, vanished, rejected).
+ * - `UNHEALTHY`: `status` found an enabled backup job that is not healthy (failing,
+ *   overdue, never run), or no enabled job; exit 1, so `status` serves as a monitoring probe.
  * - `UNSAFE`: restore/import refused because it would leave the target or follow a link.
  * - `BACKEND`: a backend failed permanently (permissions, missing bucket, …).
  * - `BACKEND_TRANSIENT`: a backend failed in a way that retrying may fix (5xx, reset).
@@ -40,6 +42,7 @@ export type ErrorCode =
   | 'ALREADY_EXISTS'
   | 'INTEGRITY'
   | 'CAPTURE'
+  | 'UNHEALTHY'
   | 'UNSAFE'
   | 'BACKEND'
   | 'BACKEND_TRANSIENT'

@@ -1,7 +1,8 @@
 /**
- * Exit codes (docs/CLI.md): 0 ok · 1 failure (a damaged repository among others) · 2 usage ·
- * 3 partial · 10 no repository (or no such S3 bucket) · 11 locked · 12 wrong password, or S3
- * credentials refused / permission denied · 13 storage unreachable · 130 interrupted.
+ * Exit codes (docs/CLI.md): 0 ok · 1 failure (a damaged repository, a failed capture, a
+ * backup job `status` finds unhealthy, among others) · 2 usage · 3 partial · 10 no
+ * repository (or no such S3 bucket) · 11 locked · 12 wrong password, or S3 credentials
+ * refused / permission denied · 13 storage unreachable · 130 interrupted.
  * Callers treat unknown codes as failure.
  */
 import { isClawbackError } from '../errors.js';
@@ -35,6 +36,8 @@ export function exitCodeFor(err: unknown): number {
       return EXIT.UNREACHABLE;
     case 'ABORTED':
       return EXIT.INTERRUPTED;
+    case 'UNHEALTHY':
+      return EXIT.FAILURE; // `status` as a monitoring probe: 1 is "not OK" (docs/CONFIG.md)
     default:
       return EXIT.FAILURE;
   }

@@ -44,6 +44,12 @@ async function status(...extra: string[]): Promise<{ code: number; doc: { health
   return { code: r.code, doc: JSON.parse(r.stdout) as { healthy: boolean; jobs: JobStatus[] }, stderr: r.stderr };
 }
 
+/** The `exit_error` JSON line a failed `--json` run ends its stderr with. */
+function exitError(stderr: string): Record<string, unknown> {
+  const last = stderr.trim().split('\n').pop() ?? '';
+  return JSON.parse(last) as Record<string, unknown>;
+}
+
 const success = (startedAgo: number): Partial<JobState> => ({ lastStart: ago(startedAgo), lastEnd: ago(startedAgo - 1000), result: 'success', lastSuccess: ago(startedAgo), size: 5, bytesAdded: 5, snapshot: 'ab'.repeat(32) });
 
 describe('clawback status', () => {
@@ -79,6 +85,8 @@ describe('clawback status', () => {
     expect(Object.fromEntries(r.doc.jobs.map((j) => [j.name, j.health]))).toEqual({ ok: 'healthy', late: 'overdue', broken: 'failing', new: 'never-run' });
     expect(r.doc.jobs[2]?.reason).toMatch(/no space left on device/);
     expect(r.stderr).toMatch(/not every backup job is healthy: late overdue, broken failing, new never-run/);
+    // Not a capture failure: its own error code, exit 1 (docs/CONFIG.md).
+    expect(exitError(r.stderr)).toMatchObject({ code: 1, error: 'UNHEALTHY' });
     for (const only of ['late', 'broken', 'new']) expect((await status('--job', only)).code).toBe(1);
     expect((await status('--job', 'ok')).code).toBe(0);
   });
@@ -112,5 +120,8 @@ describe('clawback status', () => {
     const none = await cli(['--no-config', 'status', '--state-dir', stateDir], env);
     expect(none.code).toBe(1);
     expect(none.stdout).toMatch(/no backup jobs are configured/);
+    const noneJson = await cli(['--no-config', '--json', 'status', '--state-dir', stateDir], env);
+    expect(noneJson.code).toBe(1);
+    expect(exitError(noneJson.stderr)).toMatchObject({ code: 1, error: 'UNHEALTHY', message: 'not every backup job is healthy: no enabled backup job' });
   });
 });

@@ -174,6 +174,6 @@ export async function runStatus(io: CliIo, o: { stateDir?: string; job?: string[
   if (!healthy) {
     const bad = enabled.filter((s) => s.health !== 'healthy');
     const why = enabled.length === 0 ? 'no enabled backup job' : bad.map((s) => `${s.name} ${s.health}`).join(', ');
-    throw new ClawbackError('CAPTURE', `not every backup job is healthy: ${why}`, { details: { unhealthy: bad.map((s) => s.name) } });
+    throw new ClawbackError('UNHEALTHY', `not every backup job is healthy: ${why}`, { details: { unhealthy: bad.map((s) => s.name) } });
   }
 }
