@@ -353,7 +353,7 @@ export class Repository {
     const fresh: ({ id: FileId } & ScannedIndex)[] = [];
     for (const id of present) {
       if (merged.has(id) && !rebuild) continue;
-      const idx = await this.scanIndexFile(id);
+      const idx = await this.scanForCache(id);
       fresh.push({ id, ...idx });
     }
     const superseded = new Set<FileId>();
@@ -362,12 +362,28 @@ export class Repository {
     if (rebuild) {
       c.clear();
       fresh.length = 0;
-      for (const id of present) fresh.push({ id, ...(await this.scanIndexFile(id)) });
+      for (const id of present) fresh.push({ id, ...(await this.scanForCache(id)) });
       for (const f of fresh) for (const s of f.superseded) superseded.add(s);
     }
     for (const f of fresh) {
       if (superseded.has(f.id)) continue;
       c.addIndexFile(f.id, f);
+    }
+  }
+
+  /**
+   * {@link scanIndexFile} for {@link syncIndex}: the cache cannot be built past a damaged
+   * index file, so its `INTEGRITY` error (code kept) names the fix.
+   */
+  private async scanForCache(id: FileId): Promise<ScannedIndex> {
+    try {
+      return await this.scanIndexFile(id);
+    } catch (err) {
+      if (!isClawbackError(err, 'INTEGRITY')) throw err;
+      throw new ClawbackError('INTEGRITY', `${err.message}; the index cannot be loaded: run \`clawback repair index\` to rebuild it from the packs`, {
+        cause: err,
+        details: { ...err.details, indexFile: id },
+      });
     }
   }
 
