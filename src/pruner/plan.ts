@@ -11,8 +11,10 @@
  *    packs, delete the old), `delete` (no kept blob).
  * 4. Packs in `data/` that no live index lists are `unreferenced` and deleted too: the
  *    plan is executed under the exclusive lock, so nobody is uploading them.
- * 5. Temp files (`.tmp-*`, {@link Backend.listTempFiles}) are strays of interrupted saves
- *    for the same reason, and deleted.
+ * 5. Temp files (`.tmp-*`, {@link Backend.listTempFiles}) in `data/`, `index/` and
+ *    `snapshots/` are strays of interrupted saves for the same reason, and deleted. Those in
+ *    `locks/`, `keys/` and the root are left: lock files are written before their writer
+ *    sees our lock, and key and config files are written without the repository lock.
  *
  * The plan refuses (`refusals` non-empty) when a snapshot or index file cannot be read,
  * live index files disagree, or a reachable blob is missing: deleting then could destroy
@@ -27,6 +29,9 @@ import type { Repository } from '../repository/repository.js';
 import { listPackFiles } from '../repository/index-state.js';
 import { loadSnapshot } from '../snapshot/store.js';
 import { markReachable } from './mark.js';
+
+/** Where every save happens under the repository lock, so a temp file is a stray (step 5). */
+const STRAY_DIRS = /^(data|index|snapshots)\//;
 
 /** What gc does with a pack. */
 export type PackAction = 'keep' | 'repack' | 'delete';
@@ -182,7 +187,7 @@ export async function planPrune(repo: Repository, opts: PlanOptions = {}): Promi
   for (const c of index.conflicts) refusals.push(`${c.message}: run \`clawback repair index\` first`);
   const present = await listPackFiles(repo);
   const tempFiles: TempFileInfo[] = [];
-  for await (const f of repo.backend.listTempFiles()) tempFiles.push(f);
+  for await (const f of repo.backend.listTempFiles()) if (STRAY_DIRS.test(f.path)) tempFiles.push(f);
   tempFiles.sort((a, b) => (a.path < b.path ? -1 : 1));
   const packPresent = new Uint8Array(index.packCount);
   for (let p = 0; p < index.packCount; p++) if (present.has(index.packId(p))) packPresent[p] = 1;
