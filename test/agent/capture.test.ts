@@ -11,7 +11,6 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createAgentSnapshot } from '../../src/agent/create.js';
-import { ClawbackError } from '../../src/errors.js';
 import { isSqliteHeader } from '../../src/fs/sqlite.js';
 import { SECRET_PLACEHOLDER } from '../../src/fs/secrets.js';
 import type { Repository } from '../../src/repository/repository.js';
@@ -19,6 +18,7 @@ import { listSnapshots } from '../../src/snapshot/store.js';
 import { makeTmp } from '../helpers/tmp.js';
 import { buildHermes, buildNemoClawSandbox, buildOpenClaw, makeRepo, put, SECRETS } from './fixtures.js';
 import { builtin, nodeBytes, recorder, treeListing } from './helpers.js';
+import { rejection as captureError } from '../helpers/rejection.js';
 
 let tmp: { dir: string; cleanup: () => Promise<void> };
 let repo: Repository;
@@ -31,15 +31,6 @@ afterEach(async () => {
   await repo.close();
   await tmp.cleanup();
 });
-
-async function captureError(p: Promise<unknown>): Promise<ClawbackError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(ClawbackError);
-  return err as ClawbackError;
-}
 
 describe('openclaw profile', () => {
   it('captures the declared state, workspace-* dirs and SQLite, and nothing else', async () => {

@@ -19,6 +19,7 @@ import { snapshotFs } from '../helpers/compare.js';
 import { makeTmp } from '../helpers/tmp.js';
 import { buildHermes, buildOpenClaw, dbRows, makeDb, makeRepo, put, SECRETS } from './fixtures.js';
 import { builtin, recorder } from './helpers.js';
+import { rejection as failure } from '../helpers/rejection.js';
 
 let tmp: { dir: string; cleanup: () => Promise<void> };
 let repo: Repository;
@@ -34,15 +35,6 @@ afterEach(async () => {
   await repo.close();
   await tmp.cleanup();
 });
-
-async function failure(p: Promise<unknown>): Promise<ClawbackError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(ClawbackError);
-  return err as ClawbackError;
-}
 
 /** Changes the live OpenClaw tree after a snapshot. */
 async function changeLive(): Promise<void> {

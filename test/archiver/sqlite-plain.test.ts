@@ -16,6 +16,7 @@ import { sqliteCapture } from '../../src/archiver/sqlite-capture.js';
 import { restoreTree } from '../../src/restorer/restorer.js';
 import { walkTree } from '../../src/tree/walk.js';
 import { FAST_INIT, makeTmp } from '../helpers/tmp.js';
+import { rejection } from '../helpers/rejection.js';
 
 let tmp: { dir: string; cleanup: () => Promise<void> };
 let repo: Repository;
@@ -28,16 +29,37 @@ afterEach(async () => {
   await tmp.cleanup();
 });
 
+/**
+ * Opens a new database at `path` with table t(id, v) holding `rows` rows `row <i>` (padded
+ * to `pad` characters): in WAL mode unless `wal: false`, with the WAL never checkpointed
+ * into the database file when `keepWal`.
+ */
+function openTable(path: string, rows: number, opts: { wal?: boolean; pad?: number; keepWal?: boolean } = {}): Database.Database {
+  const db = new Database(path);
+  if (opts.wal !== false) db.pragma('journal_mode = WAL');
+  if (opts.keepWal) db.pragma('wal_autocheckpoint = 0');
+  db.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)');
+  const insert = db.prepare('INSERT INTO t (v) VALUES (?)');
+  for (let i = 0; i < rows; i++) insert.run(`row ${i}`.padEnd(opts.pad ?? 0, 'x'));
+  return db;
+}
+
+/** The row count of table t in the database at `path`, after an integrity check. */
+function restoredCount(path: string): number {
+  const db = new Database(path, { readonly: true });
+  try {
+    expect(db.pragma('integrity_check', { simple: true })).toBe('ok');
+    return (db.prepare('SELECT count(*) AS n FROM t').get() as { n: number }).n;
+  } finally {
+    db.close();
+  }
+}
+
 it('captures a live WAL database through the backup API and leaves its sidecars out', async () => {
   const src = join(tmp.dir, 'src');
   await mkdir(src);
   await writeFile(join(src, 'notes.md'), '# notes\n');
-  const db = new Database(join(src, 'state.db'));
-  db.pragma('journal_mode = WAL');
-  db.pragma('wal_autocheckpoint = 0');
-  db.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)');
-  const insert = db.prepare('INSERT INTO t (v) VALUES (?)');
-  for (let i = 0; i < 500; i++) insert.run(`row ${i}`);
+  const db = openTable(join(src, 'state.db'), 500, { keepWal: true });
   // The rows live in state.db-wal: a byte copy of state.db alone would miss them.
   expect(existsSync(join(src, 'state.db-wal'))).toBe(true);
 
@@ -51,10 +73,7 @@ it('captures a live WAL database through the backup API and leaves its sidecars 
 
     const out = join(tmp.dir, 'out');
     await restoreTree(repo, snap.manifest.tree, out);
-    const restored = new Database(join(out, 'state.db'), { readonly: true });
-    expect(restored.pragma('integrity_check', { simple: true })).toBe('ok');
-    expect(restored.prepare('SELECT count(*) AS n FROM t').get()).toEqual({ n: 500 });
-    restored.close();
+    expect(restoredCount(join(out, 'state.db'))).toBe(500);
 
     // Opting out stores the files byte for byte (and so the sidecars too).
     const raw = await createSnapshot(repo, { paths: [src], sqlite: false });
@@ -89,9 +108,7 @@ it('does not back up an unchanged database again, and does after a write', async
     expect(changed.filesRead).toBe(1);
     const out = join(tmp.dir, 'out2');
     await restoreTree(repo, changed.manifest.tree, out);
-    const restored = new Database(join(out, 'state.db'), { readonly: true });
-    expect(restored.prepare('SELECT count(*) AS n FROM t').get()).toEqual({ n: 2 });
-    restored.close();
+    expect(restoredCount(join(out, 'state.db'))).toBe(2);
   } finally {
     db.close();
   }
@@ -139,12 +156,7 @@ it('reads a quiet database without creating any file: not even the directory cha
   const src = join(tmp.dir, 'src4');
   await mkdir(src);
   const path = join(src, 'state.db');
-  const db = new Database(path);
-  db.pragma('journal_mode = WAL');
-  db.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)');
-  const insert = db.prepare('INSERT INTO t (v) VALUES (?)');
-  for (let i = 0; i < 300; i++) insert.run(`row ${i}`);
-  db.close();
+  openTable(path, 300).close();
   await new Promise((r) => setTimeout(r, 1100)); // quiet: not modified for a second
   const dirBefore = statSync(src, { bigint: true });
   const fileBefore = statSync(path, { bigint: true });
@@ -158,20 +170,14 @@ it('reads a quiet database without creating any file: not even the directory cha
 
   const out = join(tmp.dir, 'out4');
   await restoreTree(repo, snap.manifest.tree, out);
-  const restored = new Database(join(out, 'state.db'), { readonly: true });
-  expect(restored.pragma('integrity_check', { simple: true })).toBe('ok');
-  expect(restored.prepare('SELECT count(*) AS n FROM t').get()).toEqual({ n: 300 });
-  restored.close();
+  expect(restoredCount(join(out, 'state.db'))).toBe(300);
 });
 
 it('fails the snapshot, naming the database, when its copy fails PRAGMA quick_check', async () => {
   const src = join(tmp.dir, 'src5');
   await mkdir(src);
   const path = join(src, 'broken.db');
-  const db = new Database(path);
-  db.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)');
-  const insert = db.prepare('INSERT INTO t (v) VALUES (?)');
-  for (let i = 0; i < 2000; i++) insert.run(`row ${i} `.padEnd(200, 'x'));
+  const db = openTable(path, 2000, { wal: false, pad: 200 });
   const pageSize = db.pragma('page_size', { simple: true }) as number;
   db.close();
   // Page 2 is the table's root: give it an invalid b-tree page type (header byte 0).
@@ -179,9 +185,9 @@ it('fails the snapshot, naming the database, when its copy fails PRAGMA quick_ch
   bytes[pageSize] = 0x03;
   writeFileSync(path, bytes);
 
-  const err = await createSnapshot(repo, { paths: [src] }).then(() => undefined, (e: unknown) => e as Error & { code?: string });
-  expect(err?.code).toBe('CAPTURE');
-  expect(err?.message).toMatch(/broken\.db.*quick_check/s);
+  const err = await rejection(createSnapshot(repo, { paths: [src] }));
+  expect(err.code).toBe('CAPTURE');
+  expect(err.message).toMatch(/broken\.db.*quick_check/s);
   expect(await repo.listFiles('snapshots')).toEqual([]);
 
   // The same through a temp file (the path of databases too large to copy into memory),
@@ -190,9 +196,9 @@ it('fails the snapshot, naming the database, when its copy fails PRAGMA quick_ch
   await mkdir(temp);
   const capture = sqliteCapture(temp, 0);
   try {
-    const viaFile = await archive(repo, { paths: [src], hooks: capture.hooks }).then(() => undefined, (e: unknown) => e as Error & { code?: string });
-    expect(viaFile?.code).toBe('CAPTURE');
-    expect(viaFile?.message).toMatch(/broken\.db.*quick_check/s);
+    const viaFile = await rejection(archive(repo, { paths: [src], hooks: capture.hooks }));
+    expect(viaFile.code).toBe('CAPTURE');
+    expect(viaFile.message).toMatch(/broken\.db.*quick_check/s);
     expect(capture.captured).toEqual([path]);
   } finally {
     await capture.dispose();
@@ -203,21 +209,14 @@ it('fails the snapshot, naming the database, when its copy fails PRAGMA quick_ch
 it('captures through a temp file what it would not copy into memory', async () => {
   const src = join(tmp.dir, 'src7');
   await mkdir(src);
-  const db = new Database(join(src, 'big.db'));
-  db.pragma('journal_mode = WAL');
-  db.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)');
-  const insert = db.prepare('INSERT INTO t (v) VALUES (?)');
-  for (let i = 0; i < 400; i++) insert.run(`row ${i}`);
+  const db = openTable(join(src, 'big.db'), 400);
   const capture = sqliteCapture(join(tmp.dir), 0);
   try {
     const result = await archive(repo, { paths: [src], hooks: capture.hooks });
     await repo.flush();
     const out = join(tmp.dir, 'out7');
     await restoreTree(repo, result.tree, out);
-    const restored = new Database(join(out, 'big.db'), { readonly: true });
-    expect(restored.pragma('integrity_check', { simple: true })).toBe('ok');
-    expect(restored.prepare('SELECT count(*) AS n FROM t').get()).toEqual({ n: 400 });
-    restored.close();
+    expect(restoredCount(join(out, 'big.db'))).toBe(400);
   } finally {
     db.close();
     await capture.dispose();

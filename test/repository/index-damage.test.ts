@@ -7,22 +7,12 @@ import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { LocalBackend } from '../../src/backend/local.js';
-import { ClawbackError } from '../../src/errors.js';
 import { shortId } from '../../src/ids.js';
 import { cleanup, damage, flipBit, makeRepo, names, noise, reopen, snap, tmp, writeFiles } from '../fixtures/maint.js';
 import { cliRepo } from '../cli-maint/helpers.js';
+import { rejection } from '../helpers/rejection.js';
 
 afterAll(cleanup);
-
-/** Awaits `p` and returns the ClawbackError it rejects with. */
-async function rejection(p: Promise<unknown>): Promise<ClawbackError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(ClawbackError);
-  return err as ClawbackError;
-}
 
 describe.each([
   [false, 'a flipped bit'],

@@ -19,6 +19,7 @@ import type { TreeNode } from '../../src/tree/node.js';
 import { ClawbackError } from '../../src/errors.js';
 import { snapshotFs } from '../helpers/compare.js';
 import { FAST_INIT, makeTmp } from '../helpers/tmp.js';
+import { rejection as failure } from '../helpers/rejection.js';
 
 let tmp: { dir: string; cleanup: () => Promise<void> };
 beforeEach(async () => {
@@ -40,15 +41,6 @@ async function allNames(root: string): Promise<string[]> {
 }
 
 const temps = async (root: string) => (await allNames(root)).filter((n) => n.split('/').pop()!.startsWith('.clawback-tmp'));
-
-async function failure(p: Promise<unknown>): Promise<ClawbackError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(ClawbackError);
-  return err as ClawbackError;
-}
 
 /** A tree: small files in several directories, big files of many blobs, a symlink, an empty dir and file. */
 async function makeSource(src: string): Promise<void> {
