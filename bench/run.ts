@@ -112,8 +112,8 @@ const header = [
   `Machine: ${describeMachine(machine)}. Versions: ${[...new Set(Object.values(versions))].join('; ')}.`,
   `Medians of ${reps} alternating repetitions, warm page cache; each repetition uses a fresh repository.`,
   `Data: ../shared/BENCH.md data sets under ${process.env['BENCHDATA'] ?? '/tmp/benchdata'}. "forget half" keeps the newest snapshot of two-version sets (forgets both v1 snapshots) and the newest 3 of npmver's 7.`,
-  'Restores were checked against the b3sum manifests (for clawback, a SQLite database may instead be byte-equal past its 100-byte header, which the backup API may rewrite). Repo MB is `du -sb` after the step, with what the step added.',
-  'clawback captures SQLite databases (detected by header) through the SQLite backup API as `sqlite` nodes cut by the fixed SQLite chunker, in plain snapshots too. clawback-profile (agent set only, when run): the same data as an agent profile (`--manifest`: state dirs notes, sessions, state; state files AGENTS.md, config.json).',
+  'Restores were checked against the b3sum manifests (for clawback, a SQLite database may instead be byte-equal past its 100-byte header, which the backup API, used for databases over 64 MiB, may rewrite). Repo MB is `du -sb` after the step, with what the step added.',
+  'clawback captures SQLite databases (detected by header) through SQLite (one read transaction: `sqlite3_serialize`, or the backup API over 64 MiB) as `sqlite` nodes cut by the fixed SQLite chunker, in plain snapshots too. clawback-profile (agent set only, when run): the same data as an agent profile (`--manifest`: state dirs notes, sessions, state; state files AGENTS.md, config.json).',
   '',
 ];
 const nextNote = (n: string): string => (n === 'npmver' ? ' (v2..v6, summed)' : '');
