@@ -186,11 +186,21 @@ export class Context {
    * Opens the repository. When it does not exist and `autoInit` is set and the location is
    * the default one, creates it (encrypted if a password is configured, else unencrypted;
    * an S3 location is never created unencrypted).
+   * The backend is closed again when the repository does not open.
    * @throws ClawbackError 'REPO_NOT_FOUND', 'WRONG_PASSWORD'; 'USAGE' for an S3
    *   auto-init without a password.
    */
   async openRepo(autoInit = false, preload: readonly (() => unknown)[] = []): Promise<Repository> {
     const backend = await this.backend();
+    try {
+      return await this.openRepoOn(backend, autoInit, preload);
+    } catch (err) {
+      await backend.close().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  private async openRepoOn(backend: Backend, autoInit: boolean, preload: readonly (() => unknown)[]): Promise<Repository> {
     const options: OpenOptions = this.repoOptions();
     if (preload.length > 0) options.onKeyDerivation = () => preload.forEach((load) => void Promise.resolve(load()).catch(() => undefined));
     if (autoInit && this.isDefaultLocation && !(await backend.isRepository())) {

@@ -1,8 +1,9 @@
 /**
- * `clawback init --copy-chunker-params-from OTHER` closes OTHER (the repository and its
- * backend) on every path, also when init fails. The local backend and a repository that
- * has not loaded its cache hold nothing the test could see leak, so the closes are
- * observed with spies that call through to the real methods.
+ * Commands close what they open on every path: `clawback init --copy-chunker-params-from
+ * OTHER` closes OTHER (the repository and its backend), also when init fails, and a
+ * command whose repository does not open closes its backend. The local backend and a
+ * repository that has not loaded its cache hold nothing the test could see leak, so the
+ * closes are observed with spies that call through to the real methods.
  */
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
@@ -63,5 +64,17 @@ describe('init --copy-chunker-params-from', () => {
     expect(r.code).toBe(12);
     expect(r.backendsClosed).toContain(from);
     expect(r.backendsClosed).toContain(target);
+  });
+});
+
+describe('commands that open a repository', () => {
+  it('close its backend when it does not open (wrong password)', async () => {
+    const dir = await localRepo(true);
+    const backendClosed = vi.spyOn(LocalBackend.prototype, 'close');
+    const home = await tmp('cb-home-');
+    const r = await cli(['--repo', dir, '--cache-dir', join(home, 'cache'), 'snapshot', 'list'], { HOME: home, CLAWBACK_PASSWORD: 'not-the-password' }, home);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/password/i);
+    expect(backendClosed.mock.contexts.map((t) => (t as LocalBackend).location)).toContain(dir);
   });
 });
