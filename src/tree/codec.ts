@@ -356,6 +356,15 @@ function plainStringEnd(text: string, p: number): number {
 }
 
 /**
+ * The closing quote of a JSON string starting at `p` (just after its opening quote) whose
+ * contents are a canonical decimal int64 (`signed`: may be negative), or -1.
+ */
+function int64StringEnd(text: string, p: number, signed: boolean): number {
+  const end = p < 0 ? -1 : text.indexOf('"', p);
+  return end >= 0 && isInt64String(text.slice(p, end), signed) ? end : -1;
+}
+
+/**
  * The end of the digits of a JSON unsigned integer at `p` in canonical form (no leading
  * zero) and of at most 16 digits (larger is no safe integer), or -1.
  */
@@ -410,27 +419,22 @@ function decodeScan(text: string, bytes: Buffer): Tree | undefined {
     const mode = Number(text.slice(p, end));
     if (mode > 0o7777) return undefined;
     p = literal(text, end, ',"mtime":"');
-    end = p < 0 ? -1 : text.indexOf('"', p);
+    end = int64StringEnd(text, p, true);
     if (end < 0) return undefined;
     const mtime = text.slice(p, end);
-    if (!isInt64String(mtime, true)) return undefined;
     p = end + 1;
     let ctimeNs: bigint | undefined;
     if (text.startsWith(',"ctime":"', p)) {
-      p += 10;
-      end = text.indexOf('"', p);
-      const ctime = end < 0 ? '' : text.slice(p, end);
-      if (!isInt64String(ctime, true)) return undefined;
-      ctimeNs = BigInt(ctime);
+      end = int64StringEnd(text, p + 10, true);
+      if (end < 0) return undefined;
+      ctimeNs = BigInt(text.slice(p + 10, end));
       p = end + 1;
     }
     let inode: bigint | undefined;
     if (text.startsWith(',"inode":"', p)) {
-      p += 10;
-      end = text.indexOf('"', p);
-      const ino = end < 0 ? '' : text.slice(p, end);
-      if (!isInt64String(ino, false)) return undefined;
-      inode = BigInt(ino);
+      end = int64StringEnd(text, p + 10, false);
+      if (end < 0) return undefined;
+      inode = BigInt(text.slice(p + 10, end));
       p = end + 1;
     }
     p = literal(text, p, ',"size":');
