@@ -133,7 +133,6 @@ function isRacy(ctimeNs: bigint, readStartMs: number): boolean {
   return ctimeNs >= BigInt(readStartMs) * 1_000_000n - RACY_NS;
 }
 
-
 /** A parent snapshot's directory: its tree id and nodes by name. */
 interface ParentDir {
   id: BlobId;

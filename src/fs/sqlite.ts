@@ -5,7 +5,7 @@
  *   transaction (in WAL mode writers go on meanwhile), into memory with
  *   `sqlite3_serialize` ({@link imageSqlite}, checked later by the caller) or into a temp
  *   file with SQLite's online backup API (https://www.sqlite.org/backup.html, through
- *   better-sqlite3's `db.backup`; {@link backupSqlite}), then `PRAGMA quick_check` on the
+ *   better-sqlite3's `db.backup`; {@link copySqlite}), then `PRAGMA quick_check` on the
  *   copy. The copy never needs the live `-wal`/`-shm`/`-journal` files: SQLite folds them
  *   in. Quiet databases are read through an immutable connection and the `-wal`/`-shm`
  *   files a read-only connection creates are released afterwards (see sqlite-worker.ts),
@@ -112,7 +112,7 @@ function copyError(err: unknown, what: string): ClawbackError {
   return new ClawbackError('CAPTURE', `${opening ? 'cannot open SQLite database' : what}: ${sqliteMessage(err)}`, { cause: err });
 }
 
-/** Options of {@link backupSqlite} and {@link imageSqlite}. */
+/** Options of {@link copySqlite} and {@link imageSqlite}. */
 export interface BackupSqliteOptions {
   /** Give up when the source stays locked (SQLITE_BUSY) this long, ms. Default 60 000. */
   busyTimeoutMs?: number;
@@ -120,23 +120,9 @@ export interface BackupSqliteOptions {
 
 /**
  * Copies the live database `source` into the new file `dest` through the online backup
- * API from a read-only connection, then checks the copy with `PRAGMA quick_check`. On
+ * API from a read-only connection (one read transaction, on a worker). The copy is not
+ * checked: the caller runs {@link checkSqliteCopy} on `dest` before relying on it. On
  * failure `dest` and its sidecars are removed.
- * @throws ClawbackError 'CAPTURE' naming the database and SQLite's reason.
- */
-export async function backupSqlite(source: string, dest: string, opts: BackupSqliteOptions = {}): Promise<void> {
-  await copySqlite(source, dest, opts);
-  try {
-    await checkSqliteCopy(dest);
-  } catch (err) {
-    await removeDatabaseFiles(dest);
-    throw err;
-  }
-}
-
-/**
- * {@link backupSqlite} without the check: the caller runs {@link checkSqliteCopy} on `dest`
- * before relying on it. On failure `dest` and its sidecars are removed.
  * @throws ClawbackError 'CAPTURE' naming the database and SQLite's reason.
  */
 export async function copySqlite(source: string, dest: string, opts: BackupSqliteOptions = {}): Promise<void> {
@@ -154,16 +140,26 @@ export async function copySqlite(source: string, dest: string, opts: BackupSqlit
  * @throws ClawbackError 'CAPTURE' naming SQLite's answer.
  */
 export async function checkSqliteCopy(path: string): Promise<void> {
-  let answer: string;
   try {
-    answer = await checkSqliteOffThread(path, 'quick_check');
-  } catch (err) {
-    throw new ClawbackError('CAPTURE', `the SQLite backup copy cannot be opened: ${sqliteMessage(err)}`, { cause: err });
+    await expectCheckOk(checkSqliteOffThread(path, 'quick_check'), 'the SQLite backup copy');
   } finally {
     // Opening the copy for the check may leave sidecars in WAL mode; the copy is complete without them.
     for (const p of sidecarsOf(path)) await rm(p, { force: true });
   }
-  if (answer !== 'ok') throw new ClawbackError('CAPTURE', `the SQLite backup copy fails PRAGMA quick_check: ${answer}`);
+}
+
+/**
+ * Awaits a `quick_check` `answer` of a capture's copy (named `copy` in messages).
+ * @throws ClawbackError 'CAPTURE' when the copy cannot be opened or the answer is not 'ok'.
+ */
+async function expectCheckOk(answer: Promise<string>, copy: string): Promise<void> {
+  let a: string;
+  try {
+    a = await answer;
+  } catch (err) {
+    throw new ClawbackError('CAPTURE', `${copy} cannot be opened: ${sqliteMessage(err)}`, { cause: err });
+  }
+  if (a !== 'ok') throw new ClawbackError('CAPTURE', `${copy} fails PRAGMA quick_check: ${a}`);
 }
 
 /**
@@ -189,8 +185,7 @@ export interface SqliteImage {
  * `sqlite3_serialize` (https://www.sqlite.org/c3ref/serialize.html) reads every page
  * within one read transaction, so the copy is consistent while another process writes (in
  * WAL mode, rows still in the `-wal` file are included). The caller checks the copy with
- * {@link SqliteImage.check} before relying on it; the file copy of {@link backupSqlite} is
- * checked at once instead. The whole database is held in memory: use it for databases up
+ * {@link SqliteImage.check} before relying on it, as for the file copy of {@link copySqlite}. The whole database is held in memory: use it for databases up
  * to {@link SQLITE_IMAGE_LIMIT}.
  * @throws ClawbackError 'CAPTURE' naming the database and SQLite's reason.
  */
@@ -204,15 +199,7 @@ export async function imageSqlite(source: string, opts: BackupSqliteOptions = {}
   if (!isSqliteHeader(bytes)) throw new ClawbackError('CAPTURE', 'SQLite serialize returned no database image (the file may have been replaced while it was read)');
   return {
     bytes,
-    async check() {
-      let answer: string;
-      try {
-        answer = await checkSqliteImageOffThread(bytes);
-      } catch (err) {
-        throw new ClawbackError('CAPTURE', `the SQLite copy cannot be opened: ${sqliteMessage(err)}`, { cause: err });
-      }
-      if (answer !== 'ok') throw new ClawbackError('CAPTURE', `the SQLite copy fails PRAGMA quick_check: ${answer}`);
-    },
+    check: () => expectCheckOk(checkSqliteImageOffThread(bytes), 'the SQLite copy'),
   };
 }
 
