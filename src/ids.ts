@@ -40,6 +40,14 @@ export function isHexIdAt(s: string, start: number): boolean {
   return bad === 0;
 }
 
+/** True when two content lists hold the same blob ids in the same order (both absent: true). */
+export function sameIds(x: readonly BlobId[] | undefined, y: readonly BlobId[] | undefined): boolean {
+  if (x === y) return true;
+  if (!x || !y || x.length !== y.length) return false;
+  for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return false;
+  return true;
+}
+
 /** Lowercase hex of `bytes`. */
 export function toHex(bytes: Uint8Array): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');

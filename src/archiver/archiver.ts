@@ -11,10 +11,10 @@
 import { lstatSync, readlinkSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import { ClawbackError, isClawbackError, throwIfAborted } from '../errors.js';
-import type { BlobId } from '../ids.js';
+import { sameIds, type BlobId } from '../ids.js';
 import { chunkBuffer, chunkStream, singleChunkLimit, type Chunker } from '../chunker/index.js';
 import { encodeTree, decodeTree } from '../tree/codec.js';
-import { makeNode, nameProblem, sameIds, sameNode, type Tree, type TreeNode } from '../tree/node.js';
+import { makeNode, nameProblem, sameNode, type Tree, type TreeNode } from '../tree/node.js';
 import { PackCache } from '../repository/pack-cache.js';
 import { SmallFileReader, streamFile } from './file-reader.js';
 import { ReadQueue, Slots } from './read-queue.js';

@@ -16,7 +16,7 @@ import { ClawbackError } from '../errors.js';
 import { sealEnvelope, type Cipher } from '../crypto/envelope.js';
 import { blobId } from '../crypto/hash.js';
 import { chunkBuffer, fastCdcSpec, type Chunker, type FastCdcSpec } from '../chunker/index.js';
-import type { BlobId } from '../ids.js';
+import { sameIds, type BlobId } from '../ids.js';
 import { WORKER_SOURCE } from './worker-source.js';
 
 /** One file read and hashed by {@link SealPool.hashFiles}. */
@@ -204,7 +204,7 @@ export class SealPool {
         ids.push(blobId(this.hashKey, data.subarray(pos, pos + len)));
         pos += len;
       }
-      if (n > 0 && prev && prev.length === ids.length && ids.every((id, k) => id === prev[k])) return { kind: 'same', length: n };
+      if (n > 0 && prev && sameIds(ids, prev)) return { kind: 'same', length: n };
       return { kind: 'read', data, lengths, ids };
     } catch (err) {
       const e = err as NodeJS.ErrnoException;

@@ -3,8 +3,8 @@
  * subtrees with equal ids are skipped without loading them, so the cost is proportional
  * to what changed.
  */
-import type { BlobId } from '../ids.js';
-import { sameIds, type TreeNode } from './node.js';
+import { sameIds, type BlobId } from '../ids.js';
+import type { TreeNode } from './node.js';
 import { loadTree, walkTree, type TreeLoader } from './walk.js';
 
 /**

@@ -9,7 +9,7 @@
 
 import { ClawbackError } from '../errors.js';
 import type { ErrorCode } from '../errors.js';
-import type { BlobId } from '../ids.js';
+import { sameIds, type BlobId } from '../ids.js';
 
 /**
  * Kind of a tree node.
@@ -198,12 +198,4 @@ export function sameNode(a: TreeNode, b: TreeNode): boolean {
     a.ctimeNs !== b.ctimeNs || a.inode !== b.inode || a.subtree !== b.subtree || a.target !== b.target
   ) return false;
   return sameIds(a.content, b.content);
-}
-
-/** True when two content lists hold the same blob ids in the same order (both absent: true). */
-export function sameIds(x: readonly BlobId[] | undefined, y: readonly BlobId[] | undefined): boolean {
-  if (x === y) return true;
-  if (!x || !y || x.length !== y.length) return false;
-  for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return false;
-  return true;
 }
