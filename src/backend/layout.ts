@@ -36,6 +36,11 @@ export const DIR_TYPES: readonly Exclude<FileType, 'config'>[] = ['keys', 'data'
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 const FANOUT_RE = /^[A-Za-z0-9]{2}$/;
 
+/** True when `name` can be a `data/` fan-out directory (two letters or digits). */
+export function isFanoutDir(name: string): boolean {
+  return FANOUT_RE.test(name);
+}
+
 /** A temp file's name: {@link TEMP_PREFIX} and letters or digits (the local backend's are 16 hex digits). */
 const TEMP_NAME_RE = /^\.tmp-[A-Za-z0-9]{1,64}$/;
 

@@ -23,7 +23,7 @@ import type { FileHandle } from 'node:fs/promises';
 import * as nodePath from 'node:path';
 import { ClawbackError } from '../errors.js';
 import type { Backend, FileInfo, FileType, Handle, LoadRange, TempFileInfo } from './backend.js';
-import { CONFIG_PATH, DIR_TYPES, TEMP_PREFIX, checkRange, checkTempPath, handleFromPath, isTempPath, pathFor, resolveRange } from './layout.js';
+import { CONFIG_PATH, DIR_TYPES, TEMP_PREFIX, checkRange, checkTempPath, handleFromPath, isFanoutDir, isTempPath, pathFor, resolveRange } from './layout.js';
 
 /** Mode of repository directories. */
 export const DIR_MODE = 0o700;
@@ -323,7 +323,7 @@ export class LocalBackend implements Backend {
       return;
     }
     for (const fan of await this.#readdir(this.#abs('data'))) {
-      if (/^[A-Za-z0-9]{2}$/.test(fan)) yield* this.#listDir(`data/${fan}`);
+      if (isFanoutDir(fan)) yield* this.#listDir(`data/${fan}`);
     }
   }
 
@@ -392,7 +392,7 @@ export class LocalBackend implements Backend {
   async *listTempFiles(): AsyncIterable<TempFileInfo> {
     const dirs = ['', ...DIR_TYPES.filter((t) => t !== 'data')];
     for (const fan of await this.#readdir(this.#abs('data'))) {
-      if (/^[A-Za-z0-9]{2}$/.test(fan)) dirs.push(`data/${fan}`);
+      if (isFanoutDir(fan)) dirs.push(`data/${fan}`);
     }
     for (const dir of dirs) {
       for (const n of await this.#readdir(this.#abs(dir))) {
