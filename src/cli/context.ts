@@ -192,12 +192,7 @@ export class Context {
    */
   async openRepo(autoInit = false, preload: readonly (() => unknown)[] = []): Promise<Repository> {
     const backend = await this.backend();
-    try {
-      return await this.openRepoOn(backend, autoInit, preload);
-    } catch (err) {
-      await backend.close().catch(() => undefined);
-      throw err;
-    }
+    return closingOnFailure(backend, () => this.openRepoOn(backend, autoInit, preload));
   }
 
   private async openRepoOn(backend: Backend, autoInit: boolean, preload: readonly (() => unknown)[]): Promise<Repository> {
@@ -243,6 +238,19 @@ export class Context {
       await repo.close();
       await repo.backend.close();
     }
+  }
+}
+
+/**
+ * Runs `open`, which opens a repository on `backend`, and closes `backend` when it fails
+ * (wrong password, no repository, …): otherwise an S3 backend's connections would leak.
+ */
+export async function closingOnFailure(backend: Backend, open: () => Promise<Repository>): Promise<Repository> {
+  try {
+    return await open();
+  } catch (err) {
+    await backend.close().catch(() => undefined);
+    throw err;
   }
 }
 

@@ -36,8 +36,6 @@ export function exitCodeFor(err: unknown): number {
       return EXIT.UNREACHABLE;
     case 'ABORTED':
       return EXIT.INTERRUPTED;
-    case 'UNHEALTHY':
-      return EXIT.FAILURE; // `status` as a monitoring probe: 1 is "not OK" (docs/CONFIG.md)
     default:
       return EXIT.FAILURE;
   }

@@ -16,7 +16,7 @@ import { copySnapshots } from '../../copier/copy.js';
 import { listSnapshots } from '../../snapshot/store.js';
 import { resolveSelector } from '../../snapshot/selector.js';
 import type { CliIo } from '../io.js';
-import { Context } from '../context.js';
+import { closingOnFailure, Context } from '../context.js';
 import { formatBytes } from '../format.js';
 import { makeProgress } from '../progress.js';
 
@@ -27,7 +27,7 @@ async function openAt(ctx: Context, location: string, prefix: string): Promise<R
   if (password === undefined && e[`${prefix}_FILE`] !== undefined) password = (await readFile(resolve(ctx.io.cwd, e[`${prefix}_FILE`]!), 'utf8')).replace(/\r?\n$/, '');
   password ??= await ctx.configuredPassword();
   const backend = await openBackend(parseLocation(location, ctx.io.cwd), { env: e });
-  return openRepository(backend, { ...ctx.repoOptions(location), password, onKeyDerivation: preloadIndexCache });
+  return closingOnFailure(backend, () => openRepository(backend, { ...ctx.repoOptions(location), password, onKeyDerivation: preloadIndexCache }));
 }
 
 /** Runs `clawback copy`. */

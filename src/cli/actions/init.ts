@@ -5,7 +5,7 @@ import type { Command } from 'commander';
 import { ClawbackError } from '../../errors.js';
 import { initRepository, openRepository, type Repository } from '../../repository/repository.js';
 import type { CliIo } from '../io.js';
-import { Context } from '../context.js';
+import { closingOnFailure, Context } from '../context.js';
 import { testScryptParams } from '../test-kdf.js';
 
 /** Runs `clawback init`. */
@@ -67,10 +67,5 @@ export async function runInit(io: CliIo, o: { password: boolean; compressionLeve
  */
 async function openOther(ctx: Context, io: CliIo, location: string): Promise<Repository> {
   const backend = await ctx.backend(location);
-  try {
-    return await openRepository(backend, { ...ctx.repoOptions(location), password: io.env['CLAWBACK_FROM_PASSWORD'] ?? (await ctx.configuredPassword()) });
-  } catch (err) {
-    await backend.close();
-    throw err;
-  }
+  return closingOnFailure(backend, async () => openRepository(backend, { ...ctx.repoOptions(location), password: io.env['CLAWBACK_FROM_PASSWORD'] ?? (await ctx.configuredPassword()) }));
 }
