@@ -9,6 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { Backend, FileInfo, FileType, Handle } from '../../src/backend/backend.js';
 import { FILE_TYPES } from '../../src/backend/backend.js';
 import { ClawbackError } from '../../src/errors.js';
+import { rejection } from '../helpers/rejection.js';
 
 /** A fresh backend for one test, plus how to clean up after it. */
 export interface ConformanceInstance {
@@ -53,17 +54,6 @@ export function expectBytes(actual: Uint8Array, expected: Uint8Array): void {
     while (i < a.length && a[i] === b[i]) i++;
     expect.fail(`bytes differ at offset ${i} of ${a.length}`);
   }
-}
-
-/** Awaits `p` and returns the ClawbackError it rejects with (fails if it resolves or throws something else). */
-export async function rejection(p: Promise<unknown>): Promise<ClawbackError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(ClawbackError);
-    return err as ClawbackError;
-  }
-  return expect.fail('expected a rejection');
 }
 
 /** Everything `list(type)` yields, sorted by name. */

@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import type { Handle } from '../../src/backend/backend.js';
 import { FaultBackend, noSpaceError, transientError } from '../../src/backend/fault.js';
 import { MemoryBackend } from '../../src/backend/mem.js';
-import { expectBytes, listAll, randomData, randomName, rejection } from './conformance.js';
+import { expectBytes, listAll, randomData, randomName } from './conformance.js';
+import { rejection } from '../helpers/rejection.js';
 
 const h = (type: Handle['type'] = 'data'): Handle => ({ type, name: randomName() });
 

@@ -3,7 +3,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { LocalBackend, mapFsError } from '../../src/backend/local.js';
-import { listAll, randomData, randomName, rejection } from './conformance.js';
+import { listAll, randomData, randomName } from './conformance.js';
+import { rejection } from '../helpers/rejection.js';
 
 describe('LocalBackend specifics', () => {
   let dir: string;

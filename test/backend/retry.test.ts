@@ -6,7 +6,8 @@ import { MemoryBackend } from '../../src/backend/mem.js';
 import { RetryBackend, defaultSleep } from '../../src/backend/retry.js';
 import type { RetryOptions } from '../../src/backend/retry.js';
 import { ClawbackError } from '../../src/errors.js';
-import { expectBytes, listAll, randomData, randomName, rejection } from './conformance.js';
+import { expectBytes, listAll, randomData, randomName } from './conformance.js';
+import { rejection } from '../helpers/rejection.js';
 
 function setup(options: RetryOptions = {}): { fb: FaultBackend; rb: RetryBackend; sleeps: number[] } {
   const sleeps: number[] = [];

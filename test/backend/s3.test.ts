@@ -5,7 +5,8 @@ import { openBackend } from '../../src/backend/location.js';
 import { mapS3Error, S3Backend } from '../../src/backend/s3.js';
 import type { S3ErrorContext } from '../../src/backend/s3.js';
 import { freePort, uniqueBucket } from '../s3/rgw.js';
-import { expectBytes, listAll, randomData, randomName, rejection } from './conformance.js';
+import { expectBytes, listAll, randomData, randomName } from './conformance.js';
+import { rejection } from '../helpers/rejection.js';
 
 const ctx: S3ErrorContext = { op: 'load', endpoint: 'http://h:1', bucket: 'bkt', key: 'data/ab/abc' };
 const awsError = (name: string, status: number | undefined, fault: 'client' | 'server' = 'client'): Error =>
