@@ -9,7 +9,7 @@
 
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import { chunkBuffer, chunkStream, createChunker } from '../src/chunker/index.js';
+import { chunkBuffer, chunkStream, createChunker, DEFAULT_CHUNKER } from '../src/chunker/index.js';
 import type { Chunker, ChunkerParams } from '../src/chunker/index.js';
 
 const MiB = 1024 * 1024;
@@ -117,5 +117,5 @@ for (const avgKiB of [64, 256, 1024]) {
   benchBuffer(`fastcdc 64 B/1 MiB/64 MiB, text`, chunker, text);
 }
 benchBuffer('fixed 64 KiB, random', createChunker({ algorithm: 'fixed', size: 65536 }, seed), random);
-const def = createChunker({ algorithm: 'fastcdc-2020', minSize: 512 * 1024, avgSize: MiB, maxSize: 8 * MiB }, seed);
-await benchStream('chunkStream fastcdc 1 MiB avg, 64 KiB pieces, random', def, random);
+const def = createChunker(DEFAULT_CHUNKER, seed);
+await benchStream('chunkStream fastcdc default (2 MiB avg), 64 KiB pieces, random', def, random);

@@ -51,7 +51,7 @@ import type { Chunker } from './index.js';
  * - `bits > 16`: bits evenly spread over the whole word, starting at bit 31.
  *
  * Examples: `spreadMask(18) = 0xd5aad5aa`, `spreadMask(22) = 0xedb6edb6` (maskL / maskS
- * for avgSize 1 MiB, the default), `spreadMask(14) = 0xaaaaaaa0` (maskL for 64 KiB).
+ * for avgSize 1 MiB), `spreadMask(14) = 0xaaaaaaa0` (maskL for 64 KiB).
  *
  * @param bits - number of one-bits, 1 .. 32.
  * @returns the mask as an unsigned 32-bit integer.

@@ -25,6 +25,7 @@ describe('masks', () => {
     expect(spreadMask(1)).toBe(0x80000000);
     expect(spreadMask(32)).toBe(0xffffffff);
     expect(fastcdcMasks(1 << 20)).toEqual({ maskS: 0xedb6edb6, maskL: 0xd5aad5aa });
+    expect(fastcdcMasks(2 << 20)).toEqual({ maskS: 0xeeddbb76, maskL: 0xd6b5ad6a });
     expect(fastcdcMasks(4096)).toEqual({ maskS: 0xaaaaaaa0, maskL: 0xaaaaa000 });
   });
 

@@ -32,7 +32,7 @@ describe('validateChunkerParams', () => {
   it('accepts the defaults', () => {
     expect(validateChunkerParams(DEFAULT_CHUNKER)).toBe(DEFAULT_CHUNKER);
     expect(validateChunkerParams(DEFAULT_SQLITE_CHUNKER)).toBe(DEFAULT_SQLITE_CHUNKER);
-    expect(DEFAULT_CHUNKER).toEqual({ algorithm: 'fastcdc-2020', minSize: 512 * KiB, avgSize: MiB, maxSize: 8 * MiB });
+    expect(DEFAULT_CHUNKER).toEqual({ algorithm: 'fastcdc-2020', minSize: 512 * KiB, avgSize: 2 * MiB, maxSize: 8 * MiB });
     expect(DEFAULT_SQLITE_CHUNKER).toEqual({ algorithm: 'fixed', size: 32 * KiB });
     expect(Object.isFrozen(DEFAULT_CHUNKER)).toBe(true);
   });
