@@ -71,6 +71,7 @@ export async function createSnapshot(repo: Repository, opts: CreateSnapshotOptio
   const source = opts.source ?? pathsSource(paths);
   const tags = [...new Set(opts.tags ?? [])];
   for (const t of tags) validateTag(t);
+  repo.startBlobWorkers();
   const { entries } = await listSnapshots(repo);
   const same = filterBySource(entries, source);
   if (opts.label !== undefined) {

@@ -505,12 +505,22 @@ export class Repository {
 
   // ---------------------------------------------------------------- blobs
 
+  /**
+   * Starts the blob worker threads now rather than at the first blob (each loads zstd and
+   * BLAKE3, 50–100 ms), so they boot on the other core while the caller does its
+   * single-threaded set-up: listing snapshots, opening the index cache, reading the parent
+   * tree. Idempotent; {@link close} stops them.
+   */
+  startBlobWorkers(): SealPool {
+    return (this.pool ??= new SealPool(this.cipher, this.keys.encrypt, this.keys.hash, this.config.compression.level, this.options.sealThreads));
+  }
+
   private async blobSaver(): Promise<BlobSaver> {
     if (this.saver) return this.saver;
     // Synchronous from here on: concurrent first calls must share one saver.
     await this.index();
     if (this.saver) return this.saver;
-    this.pool ??= new SealPool(this.cipher, this.keys.encrypt, this.keys.hash, this.config.compression.level, this.options.sealThreads);
+    const pool = this.startBlobWorkers();
     const limits: SaverLimits = {
       packSize: this.config.packSize,
       sealBytes: 32 << 20,
@@ -519,7 +529,7 @@ export class Repository {
       ...this.options.limits,
     };
     this.saver = new BlobSaver(
-      { backend: this.backend, cipher: this.cipher, pool: this.pool, isIndexed: (id) => this.cache!.has(id), writeIndex: async (p) => void (await this.writeIndex(p)) },
+      { backend: this.backend, cipher: this.cipher, pool, isIndexed: (id) => this.cache!.has(id), writeIndex: async (p) => void (await this.writeIndex(p)) },
       limits,
     );
     return this.saver;
