@@ -31,25 +31,34 @@
  * - `ABORTED`: cancelled through an AbortSignal (SIGINT/SIGTERM); exit 130.
  * - `INTERNAL`: a bug.
  */
-export type ErrorCode =
-  | 'USAGE'
-  | 'REPO_NOT_FOUND'
-  | 'REPO_EXISTS'
-  | 'LOCKED'
-  | 'WRONG_PASSWORD'
-  | 'NOT_FOUND'
-  | 'BLOB_NOT_FOUND'
-  | 'ALREADY_EXISTS'
-  | 'INTEGRITY'
-  | 'CAPTURE'
-  | 'UNHEALTHY'
-  | 'UNSAFE'
-  | 'BACKEND'
-  | 'BACKEND_TRANSIENT'
-  | 'BACKEND_AUTH'
-  | 'BACKEND_UNREACHABLE'
-  | 'ABORTED'
-  | 'INTERNAL';
+export const ERROR_CODES = [
+  'USAGE',
+  'REPO_NOT_FOUND',
+  'REPO_EXISTS',
+  'LOCKED',
+  'WRONG_PASSWORD',
+  'NOT_FOUND',
+  'BLOB_NOT_FOUND',
+  'ALREADY_EXISTS',
+  'INTEGRITY',
+  'CAPTURE',
+  'UNHEALTHY',
+  'UNSAFE',
+  'BACKEND',
+  'BACKEND_TRANSIENT',
+  'BACKEND_AUTH',
+  'BACKEND_UNREACHABLE',
+  'ABORTED',
+  'INTERNAL',
+] as const;
+
+/** One of {@link ERROR_CODES}; see the list above. */
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+/** True when `s` is one of the {@link ErrorCode}s (e.g. read back from JSON). */
+export function isErrorCode(s: unknown): s is ErrorCode {
+  return typeof s === 'string' && (ERROR_CODES as readonly string[]).includes(s);
+}
 
 /** Options of {@link ClawbackError}. */
 export interface ClawbackErrorOptions {

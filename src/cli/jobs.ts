@@ -9,7 +9,7 @@
  * applied). Retention and gc use the library under the repository's exclusive lock.
  */
 import { join, resolve as resolvePath } from 'node:path';
-import { ClawbackError } from '../errors.js';
+import { ClawbackError, isErrorCode } from '../errors.js';
 import { homeFrom } from '../config/reader.js';
 import type { ClawbackConfig, JobConfig } from '../config/types.js';
 import { withJobSettings } from '../config/overlay.js';
@@ -130,7 +130,10 @@ export function cliJobSteps(base: CliIo, opts: GlobalOptions, job: JobConfig, cf
       const code = await runCli(argv, io);
       if (code !== 0) {
         const msg = lastError?.message ?? `snapshot create exited with ${code}${usageLine !== undefined ? `: ${usageLine}` : ''}`;
-        throw new ClawbackError(lastError?.error === 'ABORTED' || code === 130 ? 'ABORTED' : 'CAPTURE', msg);
+        // The child's own code (WRONG_PASSWORD, LOCKED, BACKEND_UNREACHABLE, …) tells the
+        // user what to fix; CAPTURE only when it printed none.
+        const childCode = lastError?.error;
+        throw new ClawbackError(isErrorCode(childCode) ? childCode : code === 130 ? 'ABORTED' : 'CAPTURE', msg);
       }
       const summary = stdout
         .split('\n')

@@ -120,6 +120,7 @@ export async function runJob(opts: RunJobOptions): Promise<JobState> {
     const aborted = opts.signal.aborted || isClawbackError(err, 'ABORTED');
     state.result = aborted ? 'aborted' : 'failure';
     state.error = phase === 'snapshot' ? message(err) : `${phase} failed: ${message(err)}`;
+    if (isClawbackError(err)) state.errorCode = err.code;
     if (!aborted) state.consecutiveFailures += 1;
   }
   state.lastEnd = iso(clock.now());

@@ -10,7 +10,7 @@
 import { randomBytes } from 'node:crypto';
 import { appendFile, mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { ClawbackError } from '../errors.js';
+import { ClawbackError, type ErrorCode } from '../errors.js';
 
 /** How a run ended. `running`: started and not (yet) ended, e.g. the daemon was killed. */
 export type RunResult = 'running' | 'success' | 'failure' | 'aborted';
@@ -34,6 +34,11 @@ export interface JobState {
   files?: number;
   /** Error message of the last run when it failed. */
   error?: string;
+  /**
+   * Error code of the last run when it failed (errors.ts `ErrorCode`: `WRONG_PASSWORD`,
+   * `BACKEND_UNREACHABLE`, `CAPTURE`, …); absent for a failure that carried no code.
+   */
+  errorCode?: ErrorCode;
   /** Start of the last run that succeeded. */
   lastSuccess?: string;
   /** Failed runs since the last success. */

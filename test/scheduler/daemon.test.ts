@@ -110,6 +110,35 @@ describe('clawback daemon --once', () => {
     expect(await notifications()).toHaveLength(2);
   });
 
+  it('exits with the code of the one reason every run failed for, and records it per job', async () => {
+    const locked = join(tmp.dir, 'locked-repo');
+    const kdf = { CLAWBACK_TEST_SCRYPT_N: '1024' };
+    expect((await cli(['--repo', locked, 'init'], { ...env, ...kdf, CLAWBACK_PASSWORD: 'right' })).code).toBe(0);
+    const cfg = await writeConfig([
+      { name: 'one', paths: [src] },
+      { name: 'two', paths: [join(src, 'sub')] },
+    ], { repository: locked });
+    const r = await cli(['--config', cfg, 'daemon', '--once'], { ...env, CLAWBACK_PASSWORD: 'wrong' });
+    expect(r.code).toBe(12);
+    expect(r.stderr).toMatch(/2 of 2 job run\(s\) failed: one, two/);
+    expect((await readJobState(stateDir, 'one'))?.errorCode).toBe('WRONG_PASSWORD');
+    expect((await readJobState(stateDir, 'two'))?.error).toMatch(/password/);
+    // Mixed reasons (a wrong password and a missing source path) exit 1.
+    const mixed = await writeConfig([
+      { name: 'one', paths: [src] },
+      { name: 'gone', paths: [join(tmp.dir, 'missing')], repository: repo },
+    ], { repository: locked });
+    const m = await cli(['--config', mixed, 'daemon', '--once'], { ...env, CLAWBACK_PASSWORD: 'wrong' });
+    expect(m.code).toBe(1);
+    expect((await readJobState(stateDir, 'gone'))?.errorCode).toBe('CAPTURE');
+    // A later success clears the recorded failure.
+    const ok = await writeConfig([{ name: 'one', paths: [src] }], { repository: locked });
+    expect((await cli(['--config', ok, 'daemon', '--once'], { ...env, CLAWBACK_PASSWORD: 'right' })).code).toBe(0);
+    const one = await readJobState(stateDir, 'one');
+    expect(one?.result).toBe('success');
+    expect(one?.errorCode).toBeUndefined();
+  });
+
   it('refuses without jobs, with an unknown --job, and while another daemon holds the state dir', async () => {
     const none = await cli(['daemon', '--once'], env);
     expect(none.code).toBe(2);

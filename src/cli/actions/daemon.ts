@@ -111,7 +111,14 @@ export async function runDaemon(io: CliIo, o: DaemonFlags, c: Command): Promise<
       for (const r of results) ctx.out(`${r.job}: ${r.result}${r.error ? `: ${r.error}` : r.snapshot ? ` (snapshot ${r.snapshot.slice(0, 8)})` : ''}`);
       const failed = results.filter((r) => r.result !== 'success');
       if (io.signal.aborted) throw new ClawbackError('ABORTED', 'interrupted: the running snapshot was aborted, nothing partial was kept');
-      if (failed.length > 0) throw new ClawbackError('CAPTURE', `${failed.length} of ${results.length} job run(s) failed: ${failed.map((f) => f.job).join(', ')} (logs in ${stateDir}/logs)`);
+      if (failed.length > 0) {
+        // One cause for every failure (a wrong password, an unreachable storage, a lock)
+        // gets its own exit code; mixed or unknown causes exit 1.
+        const codes = new Set(failed.map((f) => f.errorCode));
+        const [only] = codes;
+        const code = codes.size === 1 && only !== undefined ? only : 'CAPTURE';
+        throw new ClawbackError(code, `${failed.length} of ${results.length} job run(s) failed: ${failed.map((f) => f.job).join(', ')} (logs in ${stateDir}/logs)`);
+      }
       return;
     }
     const lastStarts: Record<string, number | undefined> = {};
