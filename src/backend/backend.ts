@@ -76,8 +76,9 @@ export interface Backend {
   /**
    * The temp files (`.tmp-*`, docs/BACKENDS.md) in the repository, which `list` skips:
    * those of saves in flight and those a crash left behind. Only the holder of the
-   * exclusive lock may take them all for strays. Backends whose saves use no temp file
-   * (S3, memory) yield none.
+   * exclusive lock may take them all for strays. S3 reports the multipart uploads a crash
+   * left unfinished (their parts are stored and billed; s3-uploads.ts); the memory backend
+   * yields none.
    */
   listTempFiles(): AsyncIterable<TempFileInfo>;
   /**

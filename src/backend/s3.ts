@@ -41,6 +41,7 @@ import { Upload } from '@aws-sdk/lib-storage';
 import { ClawbackError } from '../errors.js';
 import type { Backend, FileInfo, FileType, Handle, LoadRange, TempFileInfo } from './backend.js';
 import { CONFIG_PATH, checkRange, checkTempPath, dirFor, handleFromPath, pathFor, resolveRange } from './layout.js';
+import { abortUpload, listPendingUploads, type PendingUpload, type UploadsTarget } from './s3-uploads.js';
 
 /** Static S3 credentials. Without them the SDK's default chain is used (env, profile, IMDS). */
 export interface S3Credentials {
@@ -268,6 +269,8 @@ export class S3Backend implements Backend {
   readonly #threshold: number;
   readonly #partSize: number;
   readonly #queueSize: number;
+  /** Interrupted uploads by temp-file path, as {@link listTempFiles} last saw them. */
+  readonly #pendingUploads = new Map<string, PendingUpload>();
 
   /**
    * Builds the client; makes no request.
@@ -576,19 +579,37 @@ export class S3Backend implements Backend {
     }
   }
 
-  /**
-   * Nothing: a PUT or a multipart upload stores no object until it completes. (The parts
-   * of a multipart upload a crash interrupted are not objects and are not listed here.)
-   */
-  async *listTempFiles(): AsyncIterable<TempFileInfo> {}
+  /** What s3-uploads.ts needs to list and abort this repository's multipart uploads. */
+  get #uploadsTarget(): UploadsTarget {
+    return { client: this.#client, bucket: this.bucket, prefix: this.prefix, fail: (err, op, key) => this.#err(err, op, key) };
+  }
 
   /**
-   * Nothing to remove (there are no temp objects).
-   *
-   * @throws ClawbackError `INTERNAL` when `path` is not a temp file's.
+   * The multipart uploads under this repository that never completed (a crash cut them
+   * short), as `<dir>/.tmp-<64 hex>` temp files whose size is the bytes of their parts;
+   * see s3-uploads.ts. A PUT leaves nothing when it fails, so these are all there is.
+   * @throws ClawbackError per {@link mapS3Error} when listing fails.
+   */
+  async *listTempFiles(): AsyncIterable<TempFileInfo> {
+    for await (const u of listPendingUploads(this.#uploadsTarget)) {
+      this.#pendingUploads.set(u.path, u);
+      yield { path: u.path, size: u.size };
+    }
+  }
+
+  /**
+   * Aborts the interrupted multipart upload that {@link listTempFiles} named `path`, which
+   * deletes its parts; succeeds when it is already gone.
+   * @throws ClawbackError `INTERNAL` when `path` is not a temp file's; per
+   *   {@link mapS3Error} when the abort fails.
    */
   async removeTempFile(path: string): Promise<void> {
     checkTempPath(path);
+    let u = this.#pendingUploads.get(path);
+    if (u === undefined) for await (const x of listPendingUploads(this.#uploadsTarget)) if (x.path === path) u = x;
+    if (u === undefined) return;
+    await abortUpload(this.#uploadsTarget, u.key, u.uploadId);
+    this.#pendingUploads.delete(path);
   }
 
   /** Closes the client's sockets. */

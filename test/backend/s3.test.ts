@@ -1,4 +1,4 @@
-import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { CreateMultipartUploadCommand, ListMultipartUploadsCommand, PutObjectCommand, S3Client, UploadPartCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { Backend, Handle } from '../../src/backend/backend.js';
 import { openBackend } from '../../src/backend/location.js';
@@ -219,5 +219,47 @@ describe.skipIf(s3 === null)('S3Backend against Ceph RGW', () => {
     expectBytes(await b.load(x, { offset: 5 * 1024 * 1024 - 2, length: 4 }), data.subarray(5 * 1024 * 1024 - 2, 5 * 1024 * 1024 + 2));
     expect((await rejection(b.save(x, data))).code).toBe('ALREADY_EXISTS');
     expect(() => open({ partSize: 1024 })).toThrow(/5 MiB minimum/);
+  });
+
+  it('reports a multipart upload a crash left unfinished as a temp file; removeTempFile aborts it', async () => {
+    const b = open({ prefix: 'mpu' });
+    const raw = new S3Client({ endpoint: s3.endpoint, region: 'us-east-1', forcePathStyle: true, credentials, requestChecksumCalculation: 'WHEN_REQUIRED' });
+    const uploads = async (): Promise<string[]> =>
+      ((await raw.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: 'mpu/' }))).Uploads ?? []).map((u) => u.Key ?? '').sort();
+    const temps = async (backend: Backend): Promise<{ path: string; size: number }[]> => {
+      const out: { path: string; size: number }[] = [];
+      for await (const f of backend.listTempFiles()) out.push(f);
+      return out.sort((p, q) => (p.path < q.path ? -1 : 1));
+    };
+    try {
+      const x = h();
+      const key = `mpu/data/${x.name.slice(0, 2)}/${x.name}`;
+      // What a process killed in the middle of a pack upload leaves: parts, no object.
+      const { UploadId } = await raw.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key }));
+      await raw.send(new UploadPartCommand({ Bucket: bucket, Key: key, UploadId, PartNumber: 1, Body: randomData(5 * 1024 * 1024) }));
+      await raw.send(new UploadPartCommand({ Bucket: bucket, Key: key, UploadId, PartNumber: 2, Body: randomData(1000) }));
+      const idx = `mpu/index/${h().name}`;
+      await raw.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: idx }));
+      // Not in a repository directory, or outside the prefix: not ours.
+      await raw.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: 'mpu/data/zz9/x' }));
+      await raw.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: `other/data/${x.name.slice(0, 2)}/${x.name}` }));
+      expect(await listAll(b, 'data')).toEqual([]);
+      const found = await temps(b);
+      expect(found).toEqual([
+        { path: expect.stringMatching(new RegExp(`^data/${x.name.slice(0, 2)}/\\.tmp-[0-9a-f]{64}$`)) as unknown as string, size: 5 * 1024 * 1024 + 1000 },
+        { path: expect.stringMatching(/^index\/\.tmp-[0-9a-f]{64}$/) as unknown as string, size: 0 },
+      ]);
+      expect(await temps(b)).toEqual(found); // stable names
+      await b.removeTempFile(found[0]!.path);
+      // Another process (a fresh backend that never listed) removes by the same name.
+      const fresh = open({ prefix: 'mpu' });
+      await fresh.removeTempFile(found[1]!.path);
+      expect(await uploads()).toEqual(['mpu/data/zz9/x']);
+      expect(await temps(b)).toEqual([]);
+      await b.removeTempFile(found[0]!.path); // already gone: fine
+      expect((await rejection(b.removeTempFile('data/ab/cd'))).code).toBe('INTERNAL');
+    } finally {
+      raw.destroy();
+    }
   });
 });

@@ -4,9 +4,11 @@
  * byte-exact, verify --read-data, forget + gc, and copy S3 → local → S3 — once into an S3
  * repository that chunks differently (re-chunked) and once into one that shares the
  * chunking (blobs copied as they are) — restoring from each and checking that copying
- * again, directly or through the other path, adds nothing.
+ * again, directly or through the other path, adds nothing — and gc aborting the multipart
+ * uploads a crash left behind.
  */
 import { randomBytes } from 'node:crypto';
+import { CreateMultipartUploadCommand, ListMultipartUploadsCommand, S3Client, UploadPartCommand } from '@aws-sdk/client-s3';
 import { chmod, mkdir, rm, symlink, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -193,6 +195,28 @@ describe.skipIf(s3 === null)('S3 end to end through the CLI (Ceph RGW)', () => {
     expect(summary(await run(['--json', '--repo', repoA, 'verify', '--read-data']))).toMatchObject({ clean: true, errors: 0 });
     await restoreEquals(repoA, 'latest', v2);
     expect((await run(['--repo', repoA, 'snapshot', 'restore', 'first', '--target', join(tmp.dir, 'gone')], 1)).stderr).toMatch(/no snapshot matches "first"/);
+  });
+
+  it('gc aborts the multipart uploads a crash left unfinished (their parts are billed); --dry-run only reports them', async () => {
+    const raw = new S3Client({ endpoint: s3.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey }, requestChecksumCalculation: 'WHEN_REQUIRED' });
+    const pending = async (): Promise<string[]> => ((await raw.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: 'hosts/' }))).Uploads ?? []).map((u) => u.Key ?? '').sort();
+    try {
+      const name = randomBytes(32).toString('hex');
+      const key = `hosts/a/data/${name.slice(0, 2)}/${name}`;
+      const { UploadId } = await raw.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key }));
+      await raw.send(new UploadPartCommand({ Bucket: bucket, Key: key, UploadId, PartNumber: 1, Body: randomBytes(5 * 1024 * 1024) }));
+      // Another repository's upload in the same bucket is not this gc's business.
+      await raw.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: `hosts/b/data/${name.slice(0, 2)}/${name}` }));
+      const dry = summary(await run(['--json', '--repo', repoA, 'gc', '--dry-run']));
+      expect((dry['plan'] as { totals: { tempFiles: number; tempBytes: number } }).totals).toMatchObject({ tempFiles: 1, tempBytes: 5 * 1024 * 1024 });
+      expect(await pending()).toEqual([key, `hosts/b/data/${name.slice(0, 2)}/${name}`].sort());
+      const gc = summary(await run(['--json', '--repo', repoA, 'gc']));
+      expect(gc['result']).toMatchObject({ removedTempFiles: 1, removedTempBytes: 5 * 1024 * 1024 });
+      expect(await pending()).toEqual([`hosts/b/data/${name.slice(0, 2)}/${name}`]);
+      expect(summary(await run(['--json', '--repo', repoA, 'verify']))).toMatchObject({ clean: true, errors: 0 });
+    } finally {
+      raw.destroy();
+    }
   });
 
   it('copy holds shared locks: an exclusive lock on either side makes it fail with exit 11', async () => {
