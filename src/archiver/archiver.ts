@@ -533,6 +533,12 @@ export class Archiver {
     try {
       if (r.kind === 'error') throw fsError(r);
       if (r.kind === 'same' && (await this.allExist(prev!))) return { content: prev!, size: r.length };
+      if (r.kind === 'sealed') {
+        let added = 0;
+        for (let k = 0; k < r.ids.length; k++) if ((await this.repo.saveSealedBlob('data', r.ids[k]!, r.envelopes[k]!, r.lengths[k]!)).added) added++;
+        this.reads.sealedOutcome(added, r.ids.length - added);
+        return { content: r.ids, size: r.size };
+      }
       // Grew, or (in a damaged repository) the parent's blobs are gone: read it here.
       if (r.kind !== 'read') return await this.saveFileContent(abs, this.fileChunker, undefined);
       let pos = 0;

@@ -51,6 +51,36 @@ export interface ReadQueueLimits {
   inFlightBytes: number;
 }
 
+/**
+ * The read queue's choice whether the workers seal what they read: sealing a chunk that
+ * turns out to be stored already (the same content under another path, a copied tree)
+ * wastes its compression, so sealing stays on only while at most a quarter of the chunks
+ * sealed in the last window existed; when off, every 64th batch is sealed again as a probe.
+ */
+export class SealingChoice {
+  private added = 0;
+  private existing = 0;
+  private on = true;
+  private batches = 0;
+
+  /** Whether the next batch should be sealed on the workers. */
+  wanted(): boolean {
+    this.batches++;
+    return this.on || this.batches % 64 === 0;
+  }
+
+  /** Records the chunks of one sealed file: `added` were new, `existing` were stored already. */
+  record(added: number, existing: number): void {
+    this.added += added;
+    this.existing += existing;
+    const n = this.added + this.existing;
+    if (n < 64) return;
+    this.on = this.existing * 4 <= n;
+    this.added = 0;
+    this.existing = 0;
+  }
+}
+
 /** Defaults: 256 files or 4 MiB per message, 32 MiB in flight. */
 export const DEFAULT_READ_QUEUE_LIMITS: ReadQueueLimits = { batchFiles: 256, batchBytes: 4 << 20, inFlightBytes: 32 << 20 };
 
@@ -71,6 +101,12 @@ export class ReadQueue {
   private readonly chunker: Chunker | undefined;
   private readonly limits: ReadQueueLimits;
   private batch: Pending[] = [];
+  /**
+   * Whether the workers seal what they read (see `Repository.hashFiles`): on while most
+   * chunks sealed that way turn out new, off once too many were already stored (their
+   * sealing was wasted work), and probed again now and then.
+   */
+  private readonly sealing = new SealingChoice();
   private batchBytes = 0;
   /** Bytes (by size hint) read and not yet handed back; granted first come, first served. */
   private readonly inFlight: Budget;
@@ -110,13 +146,18 @@ export class ReadQueue {
     this.inFlight.give(hint);
   }
 
+  /** Reports how the chunks of a `sealed` result fared: `added` new, `existing` already stored. */
+  sealedOutcome(added: number, existing: number): void {
+    this.sealing.record(added, existing);
+  }
+
   private flush(): void {
     if (this.batch.length === 0) return;
     const batch = this.batch;
     this.batch = [];
     this.batchBytes = 0;
     const prev = batch.some((p) => p.prev !== null) ? batch.map((p) => p.prev) : undefined;
-    this.repo.hashFiles(batch.map((p) => p.path), batch.map((p) => p.hint), this.chunker, prev).then(
+    this.repo.hashFiles(batch.map((p) => p.path), batch.map((p) => p.hint), this.chunker, prev, this.sealing.wanted()).then(
       (results) => batch.forEach((p, i) => p.resolve(results[i]!)),
       (err: unknown) => batch.forEach((p) => p.reject(err)),
     );

@@ -137,6 +137,28 @@ export class BlobSaver {
     return { id, added: true, done };
   }
 
+  /**
+   * Saves a blob already sealed into its envelope (by the blob workers, as {@link SealPool.seal}
+   * seals) unless it exists; like {@link save} otherwise. The envelope is copied into the
+   * open pack before the returned ticket's `done` settles.
+   * @param rawLength the plaintext length in bytes.
+   */
+  async saveSealed(type: BlobType, id: BlobId, stored: Buffer, rawLength: number): Promise<SaveTicket> {
+    this.check();
+    if (this.pending.has(id) || this.host.isIndexed(id)) return { id, added: false, done: Promise.resolve() };
+    this.pending.set(id, null);
+    const done: Promise<void> = this.addToPack(type, id, stored, rawLength).catch((err: unknown) => {
+      this.error ??= err;
+      this.pending.delete(id);
+      throw err;
+    });
+    const tracked = done.catch(() => undefined).finally(() => this.sealing.delete(tracked));
+    this.sealing.add(tracked);
+    await tracked;
+    this.check();
+    return { id, added: true, done };
+  }
+
   private async addToPack(type: BlobType, id: BlobId, stored: Buffer, rawLength: number): Promise<void> {
     const w = this.writers[type];
     // The writer copies `stored`, a view into its seal batch's output shared with other

@@ -552,10 +552,21 @@ export class Repository {
    * @param hints each file's expected size in bytes (from `lstat`).
    * @param prev per file, the chunk ids the caller expects (a file with exactly these comes
    *   back as `same`, without content), or null.
+   * @param seal seal the chunks of every file returned on the workers too (`sealed`
+   *   results, for {@link saveSealedBlob}); for callers that expect most chunks to be new.
    */
-  async hashFiles(paths: string[], hints: number[], chunker?: Chunker, prev?: (readonly BlobId[] | null)[]): Promise<HashedFile[]> {
+  async hashFiles(paths: string[], hints: number[], chunker?: Chunker, prev?: (readonly BlobId[] | null)[], seal = false): Promise<HashedFile[]> {
     await this.blobSaver();
-    return this.pool!.hashFiles(paths, hints, chunker, prev);
+    return this.pool!.hashFiles(paths, hints, chunker, prev, seal);
+  }
+
+  /**
+   * Saves a blob the blob workers already sealed (a `sealed` result of {@link hashFiles})
+   * unless it exists; see {@link saveBlob}.
+   * @param rawLength its plaintext length in bytes.
+   */
+  async saveSealedBlob(type: BlobType, id: BlobId, stored: Buffer, rawLength: number): Promise<SaveTicket> {
+    return (await this.blobSaver()).saveSealed(type, id, stored, rawLength);
   }
 
   /** Counters of blobs written since open. */

@@ -26,6 +26,12 @@ export type HashedFile =
    * lengths in bytes and blob ids, in order (none for an empty file).
    */
   | { kind: 'read'; data: Buffer; lengths: number[]; ids: BlobId[] }
+  /**
+   * Read with `seal`: each chunk already sealed into its envelope (as {@link SealPool.seal}
+   * makes it; views into a buffer shared with the batch), with the chunks' plaintext
+   * lengths and ids, and the file's size in bytes. The content itself is not returned.
+   */
+  | { kind: 'sealed'; size: number; envelopes: Buffer[]; lengths: number[]; ids: BlobId[] }
   /** The chunks' ids equal the ones the caller expected (`prev`); the content is not returned. */
   | { kind: 'same'; length: number }
   /** The file had more bytes than its size hint: it changed since it was stat'ed. */
@@ -38,7 +44,7 @@ interface Answer {
   seq: number;
   buf?: ArrayBuffer;
   lengths?: number[];
-  files?: ({ offset: number; length: number; ids: string[]; lens: number[] } | { same: true; length: number } | { grew: true } | { code?: string; message: string })[];
+  files?: ({ offset: number; length: number; ids: string[]; lens: number[]; sealed?: number[] } | { same: true; length: number } | { grew: true } | { code?: string; message: string })[];
   error?: string;
 }
 
@@ -144,16 +150,19 @@ export class SealPool {
    * the chunks' blob ids, on a worker. Each file is expected to hold at most `hints[i]`
    * bytes (its size from `lstat`, bytes); one holding more is reported as `grew`. A file
    * whose chunk ids equal `prev[i]` (the ids the caller already has, e.g. from the parent
-   * snapshot) is reported as `same`, without its content. Files are opened with O_NOFOLLOW.
-   * Never rejects for a single file: fs errors come back per file.
+   * snapshot) is reported as `same`, without its content. With `seal`, the workers also seal
+   * each chunk of a file they return (`sealed`: its envelopes instead of its content), while
+   * the bytes are at hand — for callers that expect most chunks to be new; a pool without
+   * workers returns content (`read`) as usual. Files are opened with O_NOFOLLOW. Never
+   * rejects for a single file: fs errors come back per file.
    * @throws ClawbackError 'INTERNAL' if the worker failed.
    */
-  hashFiles(paths: string[], hints: number[], chunker?: Chunker, prev?: (readonly BlobId[] | null)[]): Promise<HashedFile[]> {
+  hashFiles(paths: string[], hints: number[], chunker?: Chunker, prev?: (readonly BlobId[] | null)[], seal = false): Promise<HashedFile[]> {
     if (this.failed) return Promise.reject(this.failed);
     const cdc = chunker && this.cdcSpec(chunker);
     if (this.workers.length === 0) return Promise.resolve(paths.map((p, i) => this.hashFileHere(p, hints[i]!, cdc ? chunker : undefined, prev?.[i] ?? null)));
     return new Promise<HashedFile[]>((resolve, reject) => {
-      this.post({ kind: 'read', paths, hints, cdc, prev }, [], {
+      this.post({ kind: 'read', paths, hints, cdc, prev, seal }, [], {
         fail: reject,
         answer: (m) => {
           if (!m.buf || !m.files || m.files.length !== paths.length) return reject(new ClawbackError('INTERNAL', 'blob worker answered a read with the wrong number of files'));
@@ -162,6 +171,15 @@ export class SealPool {
             m.files.map((f): HashedFile => {
               if ('grew' in f) return { kind: 'grew' };
               if ('same' in f) return { kind: 'same', length: f.length };
+              if ('ids' in f && f.sealed) {
+                const envelopes: Buffer[] = [];
+                let at = f.offset;
+                for (const n of f.sealed) {
+                  envelopes.push(out.subarray(at, at + n));
+                  at += n;
+                }
+                return { kind: 'sealed', size: f.length, envelopes, lengths: f.lens, ids: f.ids };
+              }
               if ('ids' in f) return { kind: 'read', data: out.subarray(f.offset, f.offset + f.length), lengths: f.lens, ids: f.ids };
               return { kind: 'error', code: f.code, message: f.message };
             }),

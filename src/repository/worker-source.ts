@@ -9,7 +9,7 @@
  *   sum(lengths) bytes). Answer `{ seq, buf, lengths }`: the envelopes back to back, in the
  *   format of crypto/envelope.ts `sealEnvelope` (codec byte, zstd only when it shrinks the
  *   blob, AES-256-GCM with a random 12-byte nonce when a key is set).
- * - `{ kind: 'read', seq, paths, hints, cdc?, prev? }`: read each file whole (O_NOFOLLOW) into a
+ * - `{ kind: 'read', seq, paths, hints, cdc?, prev?, seal? }`: read each file whole (O_NOFOLLOW) into a
  *   slot of `hints[i] + 1` bytes, cut it into chunks with FastCDC when `cdc` (a
  *   chunker/fastcdc.ts `FastCdcSpec`) is given and the file is longer than `cdc.minSize`,
  *   and hash each chunk (keyed BLAKE3 with the repository's hash key). Answer
@@ -19,7 +19,10 @@
  *   the ids (the content is not sent), `{ grew: true }` when
  *   the file had more than `hints[i]` bytes (the caller reads it itself), or
  *   `{ code, message }` for an fs error. The cut is the same as `FastCdcChunker.cut` at
- *   end of stream (test/repository checks that both agree).
+ *   end of stream (test/repository checks that both agree). With `seal`, a file that is
+ *   read (not `same`) comes back as `{ offset, length, ids, lens, sealed }` instead: each
+ *   chunk sealed as by a 'seal' message, the envelopes back to back at `buf[offset, …)`,
+ *   `sealed` their lengths, `length` the file's size; its content is not sent.
  * - Any failure of a whole message: `{ seq, error }`.
  */
 export const WORKER_SOURCE = `
@@ -119,6 +122,8 @@ function read(msg) {
   const files = [];
   const keep = [];
   let kept = 0;
+  const envelopes = [];
+  let sealedBytes = 0;
   let at = 0;
   msg.paths.forEach((path, i) => {
     const cap = msg.hints[i] + 1;
@@ -140,6 +145,23 @@ function read(msg) {
         const { ids, lens } = hashChunks(readBuf, at, at + n, msg.cdc);
         if (msg.prev && sameIds(ids, msg.prev[i])) {
           files.push({ same: true, length: n });
+        } else if (msg.seal) {
+          // Sealed here, while the bytes are in this thread's cache, instead of sent back
+          // and forth again: the envelopes go back in place of the content.
+          const nonces = key ? randomBytes(12 * lens.length) : null;
+          const sealed = [];
+          const start = sealedBytes;
+          let pos = at;
+          lens.forEach((len, k) => {
+            const parts = sealOne(readBuf.subarray(pos, pos + len), nonces && nonces.subarray(12 * k, 12 * k + 12));
+            pos += len;
+            let m = 0;
+            for (const b of parts) m += b.length;
+            envelopes.push(parts);
+            sealed.push(m);
+            sealedBytes += m;
+          });
+          files.push({ offset: start, length: n, ids, lens, sealed });
         } else {
           files.push({ offset: kept, length: n, ids, lens });
           keep.push(at, n);
@@ -153,11 +175,15 @@ function read(msg) {
     }
     at += cap;
   });
-  const out = new Uint8Array(kept);
-  for (let k = 0, o = 0; k < keep.length; k += 2) {
+  // Content first, then the envelopes of the sealed files (their offsets count from there).
+  const out = new Uint8Array(kept + sealedBytes);
+  let o = 0;
+  for (let k = 0; k < keep.length; k += 2) {
     out.set(readBuf.subarray(keep[k], keep[k] + keep[k + 1]), o);
     o += keep[k + 1];
   }
+  for (const parts of envelopes) for (const b of parts) { out.set(b, o); o += b.length; }
+  for (const f of files) if (f.sealed) f.offset += kept;
   parentPort.postMessage({ seq: msg.seq, buf: out.buffer, files }, [out.buffer]);
 }
 parentPort.on('message', (msg) => {

@@ -223,6 +223,28 @@ describe('seal pool cuts files like the chunker', () => {
           const ids = lengths.map((len) => blobId(hashKey, d.subarray(pos, (pos += len))));
           expect(g).toEqual({ kind: 'read', data: d, lengths, ids });
         });
+        // With `seal`, the workers return each chunk's envelope instead of the content: it
+        // opens to exactly that chunk (a pool without workers returns the content).
+        for (const key of [Buffer.alloc(32, 8), undefined]) {
+          const cipher = key ? aesCipher(key) : noneCipher;
+          const sealer = new SealPool(cipher, key, hashKey, 3, pool === pools[0] ? 2 : 0);
+          const sealed = await sealer.hashFiles(paths, datas.map((d) => d.length), chunker, undefined, true);
+          await sealer.close();
+          sealed.forEach((g, i) => {
+            const first = got[i]!;
+            if (first.kind !== 'read') throw new Error('unexpected');
+            if (g.kind === 'read' || first.ids.length === 0) return expect(g).toEqual(first);
+            expect(g.kind).toBe('sealed');
+            if (g.kind !== 'sealed') return;
+            expect({ size: g.size, lengths: g.lengths, ids: g.ids }).toEqual({ size: first.data.length, lengths: first.lengths, ids: first.ids });
+            let pos = 0;
+            g.envelopes.forEach((env, k) => {
+              const len = first.lengths[k]!;
+              expect(openEnvelope(cipher, env, 'b', len, true)).toEqual(first.data.subarray(pos, pos + len));
+              pos += len;
+            });
+          });
+        }
         // With the expected ids given, a file with exactly those comes back without content.
         const prev = got.map((g, i) => (g.kind === 'read' && g.ids.length > 0 ? (i % 2 === 0 ? g.ids : [...g.ids.slice(1), g.ids[0]!].reverse()) : null));
         const again = await pool.hashFiles(paths, datas.map((d) => d.length), chunker, prev);
