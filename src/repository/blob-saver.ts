@@ -120,9 +120,21 @@ export class BlobSaver {
         throw this.error;
       }
     }
-    const done: Promise<void> = this.host.pool
-      .seal(plaintext)
-      .then((stored) => this.addToPack(type, id, stored, size))
+    const done = this.track(
+      id,
+      this.host.pool.seal(plaintext).then((stored) => this.addToPack(type, id, stored, size)),
+      () => this.sealRoom.give(size),
+    );
+    return { id, added: true, done };
+  }
+
+  /**
+   * Tracks the sealing of blob `id` (see {@link flush}): a failure becomes the saver's
+   * error and forgets the pending blob; `after` runs once it settles.
+   * @returns `work`, rejecting as it does.
+   */
+  private track(id: BlobId, work: Promise<void>, after?: () => void): Promise<void> {
+    const done = work
       .catch((err: unknown) => {
         this.error ??= err;
         this.pending.delete(id);
@@ -130,11 +142,11 @@ export class BlobSaver {
       })
       .finally(() => {
         this.sealing.delete(tracked);
-        this.sealRoom.give(size);
+        after?.();
       });
     const tracked = done.catch(() => undefined);
     this.sealing.add(tracked);
-    return { id, added: true, done };
+    return done;
   }
 
   /**
@@ -147,14 +159,8 @@ export class BlobSaver {
     this.check();
     if (this.pending.has(id) || this.host.isIndexed(id)) return { id, added: false, done: Promise.resolve() };
     this.pending.set(id, null);
-    const done: Promise<void> = this.addToPack(type, id, stored, rawLength).catch((err: unknown) => {
-      this.error ??= err;
-      this.pending.delete(id);
-      throw err;
-    });
-    const tracked = done.catch(() => undefined).finally(() => this.sealing.delete(tracked));
-    this.sealing.add(tracked);
-    await tracked;
+    const done = this.track(id, this.addToPack(type, id, stored, rawLength));
+    await done.catch(() => undefined);
     this.check();
     return { id, added: true, done };
   }

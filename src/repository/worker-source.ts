@@ -52,21 +52,24 @@ function sealOne(input, nonce) {
   }
   return [Buffer.of(codec), Buffer.from(payload)];
 }
-function seal(msg) {
-  const input = Buffer.from(msg.buf);
-  const nonces = key ? randomBytes(12 * msg.lengths.length) : null;
-  const parts = [];
-  const lengths = [];
-  let total = 0, pos = 0;
-  msg.lengths.forEach((len, i) => {
-    const p = sealOne(input.subarray(pos, pos + len), nonces && nonces.subarray(12 * i, 12 * i + 12));
+// Seals the chunks of lengths lens that lie back to back in buf from pos: pushes each
+// envelope's pieces to parts and returns the envelopes' lengths.
+function sealChunks(buf, pos, lens, parts) {
+  const nonces = key ? randomBytes(12 * lens.length) : null;
+  return lens.map((len, k) => {
+    const p = sealOne(buf.subarray(pos, pos + len), nonces && nonces.subarray(12 * k, 12 * k + 12));
     pos += len;
+    parts.push(p);
     let n = 0;
     for (const b of p) n += b.length;
-    parts.push(p);
-    lengths.push(n);
-    total += n;
+    return n;
   });
+}
+function seal(msg) {
+  const parts = [];
+  const lengths = sealChunks(Buffer.from(msg.buf), 0, msg.lengths, parts);
+  let total = 0;
+  for (const n of lengths) total += n;
   const out = new Uint8Array(total);
   let at = 0;
   for (const p of parts) for (const b of p) { out.set(b, at); at += b.length; }
@@ -148,20 +151,9 @@ function read(msg) {
         } else if (msg.seal) {
           // Sealed here, while the bytes are in this thread's cache, instead of sent back
           // and forth again: the envelopes go back in place of the content.
-          const nonces = key ? randomBytes(12 * lens.length) : null;
-          const sealed = [];
-          const start = sealedBytes;
-          let pos = at;
-          lens.forEach((len, k) => {
-            const parts = sealOne(readBuf.subarray(pos, pos + len), nonces && nonces.subarray(12 * k, 12 * k + 12));
-            pos += len;
-            let m = 0;
-            for (const b of parts) m += b.length;
-            envelopes.push(parts);
-            sealed.push(m);
-            sealedBytes += m;
-          });
-          files.push({ offset: start, length: n, ids, lens, sealed });
+          const sealed = sealChunks(readBuf, at, lens, envelopes);
+          files.push({ offset: sealedBytes, length: n, ids, lens, sealed });
+          for (const m of sealed) sealedBytes += m;
         } else {
           files.push({ offset: kept, length: n, ids, lens });
           keep.push(at, n);

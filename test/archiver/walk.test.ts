@@ -30,20 +30,20 @@ afterEach(async () => {
 
 describe('archiver walk', () => {
   it('content already stored under another path (sealed on the workers, then found stored) adds no data blob', async () => {
+    const writeTree = async (root: string): Promise<void> => {
+      await mkdir(join(root, 'sub'), { recursive: true });
+      for (let i = 0; i < 200; i++) await writeFile(join(root, i % 2 ? 'sub' : '', `f${i}`), `file ${i} `.repeat(10 + i));
+      await writeFile(join(root, 'twin-1'), 'twin'.repeat(500));
+      await writeFile(join(root, 'twin-2'), 'twin'.repeat(500));
+    };
     const a = join(tmp.dir, 'a');
-    await mkdir(join(a, 'sub'), { recursive: true });
-    for (let i = 0; i < 200; i++) await writeFile(join(a, i % 2 ? 'sub' : '', `f${i}`), `file ${i} `.repeat(10 + i));
-    await writeFile(join(a, 'twin-1'), 'twin'.repeat(500));
-    await writeFile(join(a, 'twin-2'), 'twin'.repeat(500));
+    await writeTree(a);
     const first = await archive(repo, { paths: [a] });
     await repo.flush();
     const afterFirst = { ...repo.saveStats };
     // The same files under another directory: no parent, so every file is read again.
     const b = join(tmp.dir, 'b');
-    await mkdir(join(b, 'sub'), { recursive: true });
-    for (let i = 0; i < 200; i++) await writeFile(join(b, i % 2 ? 'sub' : '', `f${i}`), `file ${i} `.repeat(10 + i));
-    await writeFile(join(b, 'twin-1'), 'twin'.repeat(500));
-    await writeFile(join(b, 'twin-2'), 'twin'.repeat(500));
+    await writeTree(b);
     const second = await archive(repo, { paths: [b] });
     await repo.flush();
     // The second walk adds its two trees (the files' times differ) and no data blob (how
