@@ -19,6 +19,8 @@ import { PackCache } from '../repository/pack-cache.js';
 import { SmallFileReader, streamFile } from './file-reader.js';
 import { ReadQueue, Slots } from './read-queue.js';
 import { Lister, type EntryStats, type ListedEntry } from './lister.js';
+import { saveDatabase } from './database-saver.js';
+import { captureImage } from './sqlite-capture.js';
 import type { Progress } from '../progress.js';
 import type { Repository } from '../repository/repository.js';
 
@@ -33,7 +35,14 @@ export interface EntryInfo {
 }
 
 /** How a hook captures a regular file instead of reading it as is. */
-export type CaptureResult = ({ type: 'file' | 'sqlite'; bytes: Uint8Array } | { type: 'file' | 'sqlite'; path: string }) & {
+export type CaptureResult =
+  /**
+   * The SQLite database at `database` (`size` bytes as `lstat` saw it), to be imaged by the
+   * archiver itself: on a blob worker, in one read transaction that also checks it
+   * (database-saver.ts); without blob workers, as {@link captureImage} does.
+   */
+  | { type: 'sqlite'; database: string; size: number }
+  | (({ type: 'file' | 'sqlite'; bytes: Uint8Array } | { type: 'file' | 'sqlite'; path: string }) & {
   /** Called when the archiver is done with the capture (after `verify`), failed or not. */
   cleanup?: () => Promise<void>;
   /**
@@ -44,7 +53,7 @@ export type CaptureResult = ({ type: 'file' | 'sqlite'; bytes: Uint8Array } | { 
    * fails).
    */
   verify?: () => Promise<void>;
-};
+});
 
 /** Extension points used by agent profiles (excludes, safety checks, SQLite capture). */
 export interface ArchiveHooks {
@@ -559,11 +568,17 @@ export class Archiver {
   ): Promise<TreeNode> {
     const chunker = c.type === 'sqlite' ? this.sqliteChunker : this.fileChunker;
     let result: { content: BlobId[]; size: number };
-    try {
-      result = 'bytes' in c ? await this.saveBuffer(c.bytes, chunker) : await this.saveFileContent(c.path, chunker, undefined);
-      if (c.verify && !(parent && sameIds(parent, result.content))) await c.verify();
-    } finally {
-      await c.cleanup?.();
+    if ('database' in c) {
+      if (!this.repo.hasBlobWorkers) return this.saveCaptured(name, mode, mtimeNs, await captureImage(c.database, c.size), rel, stamp, readStart, parent);
+      const expect = parent && (await this.allExist(parent)) ? parent : null;
+      result = await saveDatabase(this.repo, chunker, c.database, c.size, expect);
+    } else {
+      try {
+        result = 'bytes' in c ? await this.saveBuffer(c.bytes, chunker) : await this.saveFileContent(c.path, chunker, undefined);
+        if (c.verify && !(parent && sameIds(parent, result.content))) await c.verify();
+      } finally {
+        await c.cleanup?.();
+      }
     }
     this.stats.filesRead++;
     this.count(result.size, rel);

@@ -38,33 +38,51 @@ function isSqliteFileSync(path: string): boolean {
 const images = new Budget(SQLITE_IMAGE_LIMIT);
 
 /**
+ * Waits until an image of `size` bytes fits the images held by other captures
+ * ({@link SQLITE_IMAGE_LIMIT} in all) and takes its room.
+ * @returns the function that gives the room back (idempotent).
+ */
+export async function takeImageRoom(size: number): Promise<() => void> {
+  await images.take(size);
+  let held = true;
+  return () => {
+    if (held) images.give(size);
+    held = false;
+  };
+}
+
+/**
  * Captures the database at `path` (`size` bytes as `lstat` saw it): up to `imageLimit`
- * (default {@link SQLITE_IMAGE_LIMIT}) as an in-memory image, once it fits the images held
- * by other captures; a larger one through the backup API into a temp file under
- * `tempDir()`. The copy's `quick_check` is the result's `verify`, which the archiver runs
- * once the chunks are saved (and skips when they are exactly the parent snapshot's,
- * checked before); `cleanup` gives the memory back or removes the temp file.
+ * (default {@link SQLITE_IMAGE_LIMIT}) as `{ type: 'sqlite', database, size }`, which the
+ * archiver images itself (on a blob worker, see {@link ArchiveHooks}); a larger one through
+ * the backup API into a temp file under `tempDir()`, checked by the result's `verify`
+ * (which the archiver runs once the chunks are saved, and skips when they are exactly the
+ * parent snapshot's); `cleanup` removes the temp file.
  * @throws ClawbackError 'CAPTURE' naming SQLite's reason.
  */
 export async function captureDatabase(path: string, size: number, tempDir: () => Promise<string>, imageLimit = SQLITE_IMAGE_LIMIT): Promise<CaptureResult> {
-  if (size <= imageLimit) {
-    await images.take(size);
-    let held = true;
-    const release = async (): Promise<void> => {
-      if (held) images.give(size);
-      held = false;
-    };
-    try {
-      const image = await imageSqlite(path);
-      return { type: 'sqlite', bytes: image.bytes, verify: () => image.check(), cleanup: release };
-    } catch (err) {
-      await release();
-      throw err;
-    }
-  }
+  if (size <= imageLimit) return { type: 'sqlite', database: path, size };
   const tmp = join(await tempDir(), `${randomBytes(8).toString('hex')}.db`);
   await copySqlite(path, tmp);
   return { type: 'sqlite', path: tmp, cleanup: () => removeDatabaseFiles(tmp), verify: () => checkSqliteCopy(tmp) };
+}
+
+/**
+ * Copies the database at `path` (`size` bytes as `lstat` saw it) into memory on a SQLite
+ * worker, once it fits the images held by other captures (for an archiver without blob
+ * workers). The copy's `quick_check` is the result's `verify`; `cleanup` gives the memory
+ * back.
+ * @throws ClawbackError 'CAPTURE' naming SQLite's reason.
+ */
+export async function captureImage(path: string, size: number): Promise<CaptureResult> {
+  const release = await takeImageRoom(size);
+  try {
+    const image = await imageSqlite(path);
+    return { type: 'sqlite', bytes: image.bytes, verify: () => image.check(), cleanup: async () => release() };
+  } catch (err) {
+    release();
+    throw err;
+  }
 }
 
 /** Hooks for plain snapshots; call `dispose()` when the snapshot is done. */

@@ -13,20 +13,16 @@
 import { Worker } from 'node:worker_threads';
 import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
+import { SQLITE_READ_SOURCE } from './sqlite-read-source.js';
 
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
-const { existsSync, statSync } = require('node:fs');
-const { pathToFileURL } = require('node:url');
-const Database = require(workerData.betterSqlite3);
-function answer(db, pragma) {
-  const rows = db.pragma(pragma);
-  const answers = rows.map((r) => String(Object.values(r)[0]));
-  return answers.length === 1 && answers[0] === 'ok' ? 'ok' : answers.slice(0, 5).join('; ');
-}
+let Database;
+function sqliteLib() { return (Database ??= require(workerData.betterSqlite3)); }
+${SQLITE_READ_SOURCE}
 function check(path, pragma) {
-  const db = new Database(path, { fileMustExist: true });
-  try { return answer(db, pragma); } finally { db.close(); }
+  const db = new (sqliteLib())(path, { fileMustExist: true });
+  try { return checkAnswer(db, pragma); } finally { db.close(); }
 }
 // An image of a WAL database says so in its header (file format versions 2 at offsets 18
 // and 19, https://www.sqlite.org/fileformat.html#file_format_version_numbers); SQLite cannot
@@ -34,67 +30,8 @@ function check(path, pragma) {
 function checkImage(image, pragma) {
   const buf = Buffer.from(image.buffer, image.byteOffset, image.byteLength); // handed over: patch in place
   if (buf.length >= 20 && buf[18] === 2 && buf[19] === 2) { buf[18] = 1; buf[19] = 1; }
-  const db = new Database(buf);
-  try { return answer(db, pragma); } finally { db.close(); }
-}
-function hasSidecars(path) { return existsSync(path + '-wal') || existsSync(path + '-shm'); }
-// A read-only connection to a WAL database creates its -wal and -shm files but cannot
-// remove them on close. When they did not exist before, a read-write connection reads one
-// row and closes: SQLite removes them only if it can take the exclusive lock, that is, only
-// when no other connection has the database open ("the last connection to a database
-// closes ... deletes the WAL and its associated shared-memory file",
-// https://www.sqlite.org/wal.html). Nothing is written: the WAL we created is empty unless
-// a writer came and went meanwhile, and then the checkpoint is the one its close would run.
-function releaseSidecars(path) {
-  try {
-    const db = new Database(path, { fileMustExist: true, timeout: 1000 });
-    try { db.prepare('SELECT 1 FROM sqlite_master LIMIT 1').get(); } finally { db.close(); }
-  } catch { /* best effort: the files stay as a live database's would */ }
-}
-// A quiet database: no -wal, -shm or -journal file (so no connection has it open in WAL
-// mode and no rollback-mode writer is mid-transaction) and a file not modified for a
-// second (file times tick at the kernel's coarse clock, a few ms). It is read through an
-// immutable connection (https://www.sqlite.org/uri.html#uriimmutable: no locks, no -wal or
-// -shm files created, so the source directory is left exactly as it was), and the read
-// counts only when afterwards the database is still quiet and its inode, size, mtime and
-// ctime are unchanged: then no write reached the file while it was read (every write moves
-// its mtime past the old one, which is over a second old). Otherwise it is read again from
-// an ordinary read-only connection. Immutable opens need URI filenames, which
-// better-sqlite3 enables when SQLITE_USE_URI=1 is in the environment as it loads (the CLI
-// sets it); without them the open fails and the read-only connection is used.
-const QUIET_NS = 1000000000n;
-function quietStamp(path) {
-  if (existsSync(path + '-wal') || existsSync(path + '-shm') || existsSync(path + '-journal')) return undefined;
-  const st = statSync(path, { bigint: true });
-  const now = BigInt(Date.now()) * 1000000n;
-  if (st.mtimeNs > now - QUIET_NS || st.ctimeNs > now - QUIET_NS) return undefined;
-  return st.ino + ':' + st.size + ':' + st.mtimeNs + ':' + st.ctimeNs;
-}
-async function withQuietSource(source, use) {
-  const before = quietStamp(source);
-  if (before === undefined) return undefined;
-  let db;
-  try {
-    db = new Database(pathToFileURL(source).href + '?immutable=1', { readonly: true });
-  } catch {
-    return undefined; // URI filenames are off in this process (or the file went away)
-  }
-  let result;
-  try { result = await use(db); } finally { db.close(); }
-  return quietStamp(source) === before ? { result } : undefined;
-}
-async function withSource(source, readonly, busyMs, use) {
-  if (readonly) {
-    const quiet = await withQuietSource(source, use);
-    if (quiet) return quiet.result;
-  }
-  const hadSidecars = hasSidecars(source);
-  try {
-    const db = new Database(source, { readonly, fileMustExist: true, timeout: Math.min(busyMs, 5000) });
-    try { return await use(db); } finally { db.close(); }
-  } finally {
-    if (readonly && !hadSidecars && hasSidecars(source)) releaseSidecars(source);
-  }
+  const db = new (sqliteLib())(buf);
+  try { return checkAnswer(db, pragma); } finally { db.close(); }
 }
 function backup(source, dest, busyMs, readonly) {
   const started = Date.now();
@@ -106,13 +43,7 @@ function backup(source, dest, busyMs, readonly) {
 // sqlite3_serialize copies every page while its statement holds one read transaction.
 async function serialize(source, busyMs) {
   const started = Date.now();
-  const image = await withSource(source, true, busyMs, (db) => {
-    for (;;) {
-      try { return db.serialize(); } catch (err) {
-        if (!(err && err.code === 'SQLITE_BUSY') || Date.now() - started > busyMs) throw err;
-      }
-    }
-  });
+  const image = await withSource(source, true, busyMs, (db) => serializeRetry(db, started, busyMs));
   const out = new Uint8Array(image.length);
   out.set(image);
   return out;

@@ -3,7 +3,9 @@
  *
  * - Capture: a read-only connection on the live database copies every page within one read
  *   transaction (in WAL mode writers go on meanwhile), into memory with
- *   `sqlite3_serialize` ({@link imageSqlite}, checked later by the caller) or into a temp
+ *   `sqlite3_serialize` ({@link imageSqlite}, checked later by the caller; the archiver's
+ *   usual path images databases on its blob workers instead, archiver/database-saver.ts,
+ *   with the reading code shared through sqlite-read-source.ts) or into a temp
  *   file with SQLite's online backup API (https://www.sqlite.org/backup.html, through
  *   better-sqlite3's `db.backup`; {@link copySqlite}), then `PRAGMA quick_check` on the
  *   copy. The copy never needs the live `-wal`/`-shm`/`-journal` files: SQLite folds them
@@ -107,7 +109,13 @@ export function checkSqlite(path: string, pragma: 'quick_check' | 'integrity_che
   }
 }
 
-function copyError(err: unknown, what: string): ClawbackError {
+/**
+ * The 'CAPTURE' error for SQLite's error `err` while reading a database: "cannot open SQLite
+ * database: CODE: message" when it could not be opened, else "`what`: CODE: message". A
+ * ClawbackError is returned as it is.
+ */
+export function sqliteCaptureError(err: unknown, what: string): ClawbackError {
+  if (err instanceof ClawbackError) return err;
   const opening = (err as { code?: string }).code === 'SQLITE_CANTOPEN' || /unable to open|file is not a database/i.test((err as Error).message);
   return new ClawbackError('CAPTURE', `${opening ? 'cannot open SQLite database' : what}: ${sqliteMessage(err)}`, { cause: err });
 }
@@ -130,7 +138,7 @@ export async function copySqlite(source: string, dest: string, opts: BackupSqlit
     await backupSqliteOffThread(source, dest, opts.busyTimeoutMs ?? 60_000);
   } catch (err) {
     await removeDatabaseFiles(dest);
-    throw copyError(err, 'SQLite online backup failed');
+    throw sqliteCaptureError(err, 'SQLite online backup failed');
   }
 }
 
@@ -194,7 +202,7 @@ export async function imageSqlite(source: string, opts: BackupSqliteOptions = {}
   try {
     bytes = await serializeSqliteOffThread(source, opts.busyTimeoutMs ?? 60_000);
   } catch (err) {
-    throw copyError(err, 'SQLite serialize failed');
+    throw sqliteCaptureError(err, 'SQLite serialize failed');
   }
   if (!isSqliteHeader(bytes)) throw new ClawbackError('CAPTURE', 'SQLite serialize returned no database image (the file may have been replaced while it was read)');
   return {

@@ -21,7 +21,7 @@ import { createChunker, type Chunker } from '../chunker/index.js';
 import { decodeConfig, encodeConfig, FORMAT_VERSION, type RepoConfig } from './config.js';
 import { createKeyFile, openKeyFile, parseKeyFile, type KeyOwner, type MasterKeys } from './keys.js';
 import { calibrateScrypt, type ScryptParams } from './kdf.js';
-import { SealPool, type HashedFile } from './seal-pool.js';
+import { SealPool, type DatabaseImage, type HashedFile } from './seal-pool.js';
 import type { PackCache } from './pack-cache.js';
 import { OpenPool } from './open-pool.js';
 import { BlobSaver, type SaveTicket, type SaverLimits } from './blob-saver.js';
@@ -558,6 +558,22 @@ export class Repository {
   async hashFiles(paths: string[], hints: number[], chunker?: Chunker, prev?: (readonly BlobId[] | null)[], seal = false): Promise<HashedFile[]> {
     await this.blobSaver();
     return this.pool!.hashFiles(paths, hints, chunker, prev, seal);
+  }
+
+  /** True when blobs are sealed on worker threads (so {@link imageDatabase} can be used). */
+  get hasBlobWorkers(): boolean {
+    return (this.options.sealThreads ?? 1) > 0;
+  }
+
+  /**
+   * Images the SQLite database at `path` on a blob worker and cuts and hashes it there with
+   * `chunker`; see {@link SealPool.imageDatabase}. Requires {@link hasBlobWorkers}.
+   * @param prev the chunk ids the caller expects (an equal image comes back as `same`), or null.
+   * @param busyMs give up after this long of SQLITE_BUSY, ms.
+   */
+  async imageDatabase(path: string, chunker: Chunker, prev: readonly BlobId[] | null, busyMs: number): Promise<DatabaseImage> {
+    await this.blobSaver();
+    return this.pool!.imageDatabase(path, chunker, prev, busyMs);
   }
 
   /**

@@ -39,11 +39,46 @@ export type HashedFile =
   /** Opening or reading failed: the fs error's code (ENOENT, EACCES, ELOOP, …) and message. */
   | { kind: 'error'; code: string | undefined; message: string };
 
+/**
+ * A SQLite database imaged on a blob worker ({@link SealPool.imageDatabase}), its read
+ * transaction still open there.
+ */
+export type DatabaseImage =
+  /** The image cut into exactly the chunks the caller expected; the transaction is ended. */
+  | { kind: 'same'; size: number }
+  | {
+      kind: 'hashed';
+      /** The image's size, bytes. */
+      size: number;
+      /** Its chunks' plaintext lengths (bytes) and blob ids, in order. */
+      lengths: number[];
+      ids: BlobId[];
+      /**
+       * Seals the chunks at indexes `only` (ascending) into envelopes (as {@link SealPool.seal}
+       * does; views into one buffer) and drops the image. Call at most once.
+       */
+      seal(only: number[]): Promise<Buffer[]>;
+      /**
+       * Ends the read transaction, with `check` after running `PRAGMA quick_check` in it:
+       * 'ok', SQLite's answers, or 'changed' (read through an immutable connection, and
+       * the database was written meanwhile: capture it again); null without `check`.
+       * Rejects with SQLite's error (`message`, `code`). Call exactly once.
+       */
+      end(check: boolean): Promise<string | null>;
+    };
+
 /** What a worker answers; see worker-source.ts. */
 interface Answer {
   seq: number;
   buf?: ArrayBuffer;
   lengths?: number[];
+  handle?: number;
+  ids?: string[];
+  lens?: number[];
+  same?: boolean;
+  length?: number;
+  answer?: string | null;
+  sqliteError?: { message: string; code?: string };
   files?: ({ offset: number; length: number; ids: string[]; lens: number[]; sealed?: number[] } | { same: true; length: number } | { grew: true } | { code?: string; message: string })[];
   error?: string;
 }
@@ -107,6 +142,7 @@ export class SealPool {
     const require = createRequire(import.meta.url);
     const workerData = {
       zstdPath: require.resolve('zstd-napi/binding.js'),
+      betterSqlite3: require.resolve('better-sqlite3'),
       blakePath: require.resolve('@napi-rs/blake-hash'),
       key: encryptKey ? Buffer.from(encryptKey) : null,
       hashKey: Buffer.from(hashKey),
@@ -120,6 +156,7 @@ export class SealPool {
         if (!f) return;
         this.inFlight.delete(m.seq);
         if (m.error !== undefined) f.fail(new ClawbackError('INTERNAL', `blob worker failed: ${m.error}`));
+        else if (m.sqliteError) f.fail(Object.assign(new Error(m.sqliteError.message), { code: m.sqliteError.code }));
         else f.answer(m);
       });
       w.on('error', (err) => this.fail(err));
@@ -134,14 +171,71 @@ export class SealPool {
     this.inFlight.clear();
   }
 
-  /** Posts `msg` to the least loaded worker; `f` settles its callers. */
-  private post(msg: Record<string, unknown>, transfer: ArrayBuffer[], f: InFlight): void {
+  /** Number of worker threads (0: everything runs on the calling thread). */
+  get threads(): number {
+    return this.workers.length;
+  }
+
+  /**
+   * Posts `msg` to worker `to` (default: the least loaded one); `f` settles its callers.
+   * @returns the worker's index.
+   */
+  private post(msg: Record<string, unknown>, transfer: ArrayBuffer[], f: InFlight, to?: number): number {
     let best = 0;
     for (let i = 1; i < this.load.length; i++) if (this.load[i]! < this.load[best]!) best = i;
+    if (to !== undefined) best = to;
     const seq = this.seq++;
     this.inFlight.set(seq, f);
     this.load[best]!++;
     this.workers[best]!.postMessage({ ...msg, seq }, transfer);
+    return best;
+  }
+
+  /** Posts `msg` (to worker `to`, or the least loaded one) and resolves with the answer. */
+  private ask(msg: Record<string, unknown>, to?: number): { worker: number; answer: Promise<Answer> } {
+    if (this.failed) return { worker: -1, answer: Promise.reject(this.failed) };
+    let worker = -1;
+    const answer = new Promise<Answer>((resolve, reject) => {
+      worker = this.post(msg, [], { answer: resolve, fail: reject }, to);
+    });
+    return { worker, answer };
+  }
+
+  /**
+   * Images the SQLite database at `path` on a worker, within a read transaction it keeps
+   * open there (a quiet database through an immutable connection; see
+   * fs/sqlite-read-source.ts), and cuts the image with `chunker` (FastCDC or fixed-size)
+   * and hashes its chunks there: the image itself never comes to this thread. When its ids
+   * equal `prev`, the transaction is ended and the answer is `same`. Otherwise the caller
+   * seals the chunks it lacks ({@link DatabaseImage} `seal`) and ends the transaction,
+   * checked or not (`end`). Requires workers ({@link threads} > 0).
+   * @param busyMs give up after this long of SQLITE_BUSY, ms.
+   * @throws SQLite's error (`message`, `code`: e.g. SQLITE_CANTOPEN, SQLITE_NOTADB, or
+   *   NOIMAGE when what was read is not a database); ClawbackError 'INTERNAL' if the worker
+   *   failed.
+   */
+  async imageDatabase(path: string, chunker: Chunker, prev: readonly BlobId[] | null, busyMs: number): Promise<DatabaseImage> {
+    if (this.workers.length === 0) throw new ClawbackError('INTERNAL', 'imageDatabase needs blob workers');
+    const fixed = chunker.params.algorithm === 'fixed' ? chunker.params.size : undefined;
+    const { worker, answer } = this.ask({ kind: 'image', path, busyMs, cdc: this.cdcSpec(chunker), fixed, prev });
+    const m = await answer;
+    if (m.same) return { kind: 'same', size: m.length! };
+    if (m.handle === undefined || !m.ids || !m.lens) throw new ClawbackError('INTERNAL', 'blob worker answered an image without its chunks');
+    const handle = m.handle;
+    return {
+      kind: 'hashed',
+      size: m.length!,
+      lengths: m.lens,
+      ids: m.ids,
+      seal: async (only) => {
+        const r = await this.ask({ kind: 'imageSeal', handle, only }, worker).answer;
+        if (!r.buf || !r.lengths || r.lengths.length !== only.length) throw new ClawbackError('INTERNAL', 'blob worker answered an image seal with the wrong number of blobs');
+        const out = Buffer.from(r.buf);
+        let at = 0;
+        return r.lengths.map((n) => out.subarray(at, (at += n)));
+      },
+      end: async (check) => (await this.ask({ kind: 'imageEnd', handle, check }, worker).answer).answer ?? null,
+    };
   }
 
   /**

@@ -2,7 +2,8 @@
  * Source of the blob worker threads of {@link ../repository/seal-pool.ts}, as a string run
  * with `new Worker(source, { eval: true })`, so the same code works from the TypeScript
  * sources (tsx, vitest) and from the compiled package. CommonJS; loads zstd-napi and
- * @napi-rs/blake-hash from the paths in `workerData`.
+ * @napi-rs/blake-hash (and, for the first database it images, better-sqlite3) from the paths
+ * in `workerData`.
  *
  * Messages (main → worker), each answered with the same `seq`:
  * - `{ kind: 'seal', seq, buf, lengths }`: plaintexts back to back in `buf` (the first
@@ -23,8 +24,24 @@
  *   read (not `same`) comes back as `{ offset, length, ids, lens, sealed }` instead: each
  *   chunk sealed as by a 'seal' message, the envelopes back to back at `buf[offset, …)`,
  *   `sealed` their lengths, `length` the file's size; its content is not sent.
- * - Any failure of a whole message: `{ seq, error }`.
+ * - `{ kind: 'image', seq, path, busyMs, cdc?, fixed?, prev? }`: images the SQLite database at
+ *   `path` within a read transaction it keeps open (`openHeld` of fs/sqlite-read-source.ts,
+ *   giving up after `busyMs` of SQLITE_BUSY), cuts the image with FastCDC (`cdc`) or into
+ *   `fixed`-byte chunks and hashes them. Answer `{ seq, same: true, length }` when the ids
+ *   equal `prev` (the transaction is ended, unchecked), else `{ seq, handle, ids, lens,
+ *   length }`: the image and its transaction stay held under `handle` (this worker only).
+ * - `{ kind: 'imageSeal', seq, handle, only }`: seals the held image's chunks whose indexes
+ *   are in the ascending list `only` (as 'seal' does) and drops the image. Answer
+ *   `{ seq, buf, lengths }`: their envelopes back to back.
+ * - `{ kind: 'imageEnd', seq, handle, check }`: with `check`, runs `PRAGMA quick_check` in the
+ *   held transaction (so on exactly the image's pages); then ends it. Answer `{ seq, answer }`:
+ *   'ok', SQLite's answers, 'changed' (an immutable read whose database was written
+ *   meanwhile: capture it again) or null without `check`.
+ * - Any failure of a whole message: `{ seq, error }`; of SQLite in 'image' or 'imageEnd':
+ *   `{ seq, sqliteError: { message, code } }`.
  */
+import { SQLITE_READ_SOURCE } from '../fs/sqlite-read-source.js';
+
 export const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const { createCipheriv, randomBytes } = require('node:crypto');
@@ -52,18 +69,26 @@ function sealOne(input, nonce) {
   }
   return [Buffer.of(codec), Buffer.from(payload)];
 }
-// Seals the chunks of lengths lens that lie back to back in buf from pos: pushes each
-// envelope's pieces to parts and returns the envelopes' lengths.
-function sealChunks(buf, pos, lens, parts) {
-  const nonces = key ? randomBytes(12 * lens.length) : null;
-  return lens.map((len, k) => {
-    const p = sealOne(buf.subarray(pos, pos + len), nonces && nonces.subarray(12 * k, 12 * k + 12));
+// Seals the chunks of lengths lens that lie back to back in buf from pos (only those whose
+// indexes are in the ascending list only, when given): pushes each envelope's pieces to
+// parts and returns the envelopes' lengths.
+function sealChunks(buf, pos, lens, parts, only) {
+  const count = only ? only.length : lens.length;
+  const nonces = key ? randomBytes(12 * count) : null;
+  const out = [];
+  for (let k = 0, j = 0; k < lens.length && j < count; k++) {
+    const len = lens[k];
+    if (!only || only[j] === k) {
+      const p = sealOne(buf.subarray(pos, pos + len), nonces && nonces.subarray(12 * j, 12 * j + 12));
+      parts.push(p);
+      let n = 0;
+      for (const b of p) n += b.length;
+      out.push(n);
+      j++;
+    }
     pos += len;
-    parts.push(p);
-    let n = 0;
-    for (const b of p) n += b.length;
-    return n;
-  });
+  }
+  return out;
 }
 function seal(msg) {
   const parts = [];
@@ -97,11 +122,11 @@ function cdcCut(buf, start, end, c) {
   }
   return limit;
 }
-function hashChunks(buf, start, end, cdc) {
+function hashChunks(buf, start, end, cdc, fixed) {
   const ids = [], lens = [];
   let pos = start;
   do {
-    const len = cdc ? cdcCut(buf, pos, end, cdc) : end - pos;
+    const len = cdc ? cdcCut(buf, pos, end, cdc) : fixed ? Math.min(fixed, end - pos) : end - pos;
     hasher.reset();
     ids.push(hasher.update(buf.subarray(pos, pos + len)).digestBuffer().toString('hex'));
     lens.push(len);
@@ -178,11 +203,67 @@ function read(msg) {
   for (const f of files) if (f.sealed) f.offset += kept;
   parentPort.postMessage({ seq: msg.seq, buf: out.buffer, files }, [out.buffer]);
 }
+// Databases imaged here (see sqlite-read-source.ts), by the seq of their 'image' message:
+// the read transaction stays open until 'imageEnd', the image until 'imageSeal'.
+let Database;
+function sqliteLib() { return (Database ??= require(workerData.betterSqlite3)); }
+${SQLITE_READ_SOURCE}
+const held = new Map();
+const SQLITE_HEADER = Buffer.from('SQLite format 3\\0', 'latin1');
+function image(msg) {
+  const h = openHeld(msg.path, msg.busyMs);
+  const img = h.image;
+  if (img.length < 16 || !img.subarray(0, 16).equals(SQLITE_HEADER)) {
+    endHeld(h);
+    throw Object.assign(new Error('SQLite serialize returned no database image (the file may have been replaced while it was read)'), { code: 'NOIMAGE' });
+  }
+  const { ids, lens } = hashChunks(img, 0, img.length, msg.cdc, msg.fixed);
+  if (msg.prev && sameIds(ids, msg.prev)) {
+    endHeld(h);
+    parentPort.postMessage({ seq: msg.seq, same: true, length: img.length });
+    return;
+  }
+  h.lens = lens;
+  held.set(msg.seq, h);
+  parentPort.postMessage({ seq: msg.seq, handle: msg.seq, ids, lens, length: img.length });
+}
+function heldImage(handle) {
+  const h = held.get(handle);
+  if (!h) throw new Error('no database image ' + handle + ' is held here');
+  return h;
+}
+function imageSeal(msg) {
+  const h = heldImage(msg.handle);
+  if (!h.image) throw new Error('database image ' + msg.handle + ' was sealed already');
+  const parts = [];
+  const lengths = sealChunks(h.image, 0, h.lens, parts, msg.only);
+  h.image = null;
+  let total = 0;
+  for (const n of lengths) total += n;
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const p of parts) for (const b of p) { out.set(b, at); at += b.length; }
+  parentPort.postMessage({ seq: msg.seq, buf: out.buffer, lengths }, [out.buffer]);
+}
+function imageEnd(msg) {
+  const h = heldImage(msg.handle);
+  held.delete(msg.handle);
+  parentPort.postMessage({ seq: msg.seq, answer: endHeld(h, msg.check ? 'quick_check' : undefined) });
+}
 parentPort.on('message', (msg) => {
   try {
-    if (msg.kind === 'read') read(msg); else seal(msg);
+    if (msg.kind === 'read') read(msg);
+    else if (msg.kind === 'seal') seal(msg);
+    else if (msg.kind === 'image') image(msg);
+    else if (msg.kind === 'imageSeal') imageSeal(msg);
+    else if (msg.kind === 'imageEnd') imageEnd(msg);
+    else throw new Error('unknown message kind ' + msg.kind);
   } catch (err) {
-    parentPort.postMessage({ seq: msg.seq, error: String(err && err.stack || err) });
+    if (msg.kind === 'image' || msg.kind === 'imageEnd') {
+      parentPort.postMessage({ seq: msg.seq, sqliteError: { message: String(err && err.message || err), code: err && err.code } });
+    } else {
+      parentPort.postMessage({ seq: msg.seq, error: String(err && err.stack || err) });
+    }
   }
 });
 `;

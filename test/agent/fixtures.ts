@@ -181,7 +181,10 @@ export const HERMES_SANDBOX_MANIFEST = {
   allow_links: [],
 };
 
-/** A fresh repository in `dir/repo` (cache in `dir/cache`); unencrypted unless `password`. */
-export async function makeRepo(dir: string, password?: string): Promise<Repository> {
-  return initRepository(new LocalBackend(join(dir, 'repo')), { password, ...FAST_INIT }, { cacheDir: join(dir, 'cache'), sealThreads: 0 });
+/**
+ * A fresh repository in `dir/repo` (cache in `dir/cache`); unencrypted unless `password`;
+ * without blob workers unless `sealThreads`.
+ */
+export async function makeRepo(dir: string, password?: string, sealThreads = 0): Promise<Repository> {
+  return initRepository(new LocalBackend(join(dir, 'repo')), { password, ...FAST_INIT }, { cacheDir: join(dir, 'cache'), sealThreads });
 }

@@ -1,0 +1,158 @@
+/**
+ * How a worker thread reads a live SQLite database, as JavaScript source text shared by the
+ * two kinds of worker that do it: the SQLite workers of sqlite-worker.ts (online backup,
+ * `sqlite3_serialize`, checks) and the blob workers of repository/worker-source.ts, which
+ * image a database and cut, hash and seal it where it lies. The text is CommonJS and
+ * expects the including source to define `sqliteLib()`, returning better-sqlite3's
+ * `Database` class (loaded on first use).
+ *
+ * It defines:
+ * - `checkAnswer(db, pragma)`: 'ok', or SQLite's first five answers of `PRAGMA pragma`.
+ * - `withSource(source, readonly, busyMs, use)`: runs `use(db)` on a connection to `source`
+ *   (a quiet database through an immutable connection, see below), then closes it and
+ *   releases the `-wal`/`-shm` files a read-only connection created.
+ * - `openHeld(source, busyMs)`: a read transaction held open on `source`, with the image of
+ *   the database as of that transaction (`sqlite3_serialize`): `{ db, image, … }`.
+ *   `endHeld(held, pragma)` runs `PRAGMA pragma` (or nothing, when undefined) in the same
+ *   transaction, so it checks exactly the image's pages, then ends the transaction and
+ *   closes the connection. It answers as `checkAnswer`, or 'changed' when the database was
+ *   read through an immutable connection and was written meanwhile (the check then saw
+ *   other pages than the image's; capture it again).
+ *
+ * A quiet database: no `-wal`, `-shm` or `-journal` file (so no connection has it open in
+ * WAL mode and no rollback-mode writer is mid-transaction) and a file not modified for a
+ * second (file times tick at the kernel's coarse clock, a few ms). It is read through an
+ * immutable connection (https://www.sqlite.org/uri.html#uriimmutable: no locks, no `-wal`
+ * or `-shm` files created, so the source directory is left exactly as it was), and the read
+ * counts only when afterwards the database is still quiet and its inode, size, mtime and
+ * ctime are unchanged: then no write reached the file while it was read (every write moves
+ * its mtime past the old one, which is over a second old). Otherwise it is read again from
+ * an ordinary read-only connection. Immutable opens need URI filenames, which
+ * better-sqlite3 enables when SQLITE_USE_URI=1 is in the environment as it loads (the CLI
+ * sets it); without them the open fails and the read-only connection is used.
+ *
+ * A read-only connection to a WAL database creates its `-wal` and `-shm` files but cannot
+ * remove them on close. When they did not exist before, a read-write connection reads one
+ * row and closes: SQLite removes them only if it can take the exclusive lock, that is, only
+ * when no other connection has the database open ("the last connection to a database
+ * closes ... deletes the WAL and its associated shared-memory file",
+ * https://www.sqlite.org/wal.html). Nothing is written: the WAL we created is empty unless
+ * a writer came and went meanwhile, and then the checkpoint is the one its close would run.
+ */
+export const SQLITE_READ_SOURCE = `
+const sqliteFs = require('node:fs');
+const sqliteUrl = require('node:url');
+function checkAnswer(db, pragma) {
+  const rows = db.pragma(pragma);
+  const answers = rows.map((r) => String(Object.values(r)[0]));
+  return answers.length === 1 && answers[0] === 'ok' ? 'ok' : answers.slice(0, 5).join('; ');
+}
+function hasSidecars(path) { return sqliteFs.existsSync(path + '-wal') || sqliteFs.existsSync(path + '-shm'); }
+function releaseSidecars(path) {
+  try {
+    const Database = sqliteLib();
+    const db = new Database(path, { fileMustExist: true, timeout: 1000 });
+    try { db.prepare('SELECT 1 FROM sqlite_master LIMIT 1').get(); } finally { db.close(); }
+  } catch { /* best effort: the files stay as a live database's would */ }
+}
+const QUIET_NS = 1000000000n;
+function quietStamp(path) {
+  if (sqliteFs.existsSync(path + '-wal') || sqliteFs.existsSync(path + '-shm') || sqliteFs.existsSync(path + '-journal')) return undefined;
+  const st = sqliteFs.statSync(path, { bigint: true });
+  const now = BigInt(Date.now()) * 1000000n;
+  if (st.mtimeNs > now - QUIET_NS || st.ctimeNs > now - QUIET_NS) return undefined;
+  return st.ino + ':' + st.size + ':' + st.mtimeNs + ':' + st.ctimeNs;
+}
+function openImmutable(source) {
+  const Database = sqliteLib();
+  try {
+    return new Database(sqliteUrl.pathToFileURL(source).href + '?immutable=1', { readonly: true });
+  } catch {
+    return undefined; // URI filenames are off in this process (or the file went away)
+  }
+}
+async function withQuietSource(source, use) {
+  const before = quietStamp(source);
+  if (before === undefined) return undefined;
+  const db = openImmutable(source);
+  if (!db) return undefined;
+  let result;
+  try { result = await use(db); } finally { db.close(); }
+  return quietStamp(source) === before ? { result } : undefined;
+}
+async function withSource(source, readonly, busyMs, use) {
+  if (readonly) {
+    const quiet = await withQuietSource(source, use);
+    if (quiet) return quiet.result;
+  }
+  const hadSidecars = hasSidecars(source);
+  try {
+    const Database = sqliteLib();
+    const db = new Database(source, { readonly, fileMustExist: true, timeout: Math.min(busyMs, 5000) });
+    try { return await use(db); } finally { db.close(); }
+  } finally {
+    if (readonly && !hadSidecars && hasSidecars(source)) releaseSidecars(source);
+  }
+}
+// sqlite3_serialize copies every page while its statement holds a read transaction (or
+// within the connection's open one); retried while the database is locked.
+function serializeRetry(db, started, busyMs) {
+  for (;;) {
+    try { return db.serialize(); } catch (err) {
+      if (!(err && err.code === 'SQLITE_BUSY') || Date.now() - started > busyMs) throw err;
+    }
+  }
+}
+// Begins the read transaction that openHeld holds: the first read takes it (and names a
+// file that is no database, which serialize alone would report as "out of memory").
+function beginRead(db, started, busyMs) {
+  db.exec('BEGIN');
+  for (;;) {
+    try { db.prepare('SELECT count(*) FROM sqlite_master').get(); return; } catch (err) {
+      if (!(err && err.code === 'SQLITE_BUSY') || Date.now() - started > busyMs) throw err;
+    }
+  }
+}
+function openHeld(source, busyMs) {
+  const started = Date.now();
+  const quiet = quietStamp(source);
+  if (quiet !== undefined) {
+    const db = openImmutable(source);
+    if (db) {
+      let image;
+      try { beginRead(db, started, busyMs); image = serializeRetry(db, started, busyMs); } catch (err) { db.close(); throw err; }
+      if (quietStamp(source) === quiet) return { db, image, source, quiet };
+      db.close();
+    }
+  }
+  const hadSidecars = hasSidecars(source);
+  let db;
+  try {
+    const Database = sqliteLib();
+    db = new Database(source, { readonly: true, fileMustExist: true, timeout: Math.min(busyMs, 5000) });
+    beginRead(db, started, busyMs);
+    return { db, image: serializeRetry(db, started, busyMs), source, hadSidecars };
+  } catch (err) {
+    if (db) db.close();
+    if (!hadSidecars && hasSidecars(source)) releaseSidecars(source);
+    throw err;
+  }
+}
+function endHeld(held, pragma) {
+  held.image = null;
+  let answer = null;
+  try {
+    if (pragma) answer = checkAnswer(held.db, pragma);
+  } finally {
+    try { held.db.exec('COMMIT'); } catch { /* the transaction ended with an error already */ }
+    held.db.close();
+    if (held.quiet === undefined && !held.hadSidecars && hasSidecars(held.source)) releaseSidecars(held.source);
+  }
+  if (pragma && held.quiet !== undefined) {
+    let now;
+    try { now = quietStamp(held.source); } catch { now = undefined; }
+    if (now !== held.quiet) return 'changed';
+  }
+  return answer;
+}
+`;

@@ -1,0 +1,117 @@
+/**
+ * SealPool.imageDatabase: a blob worker images a SQLite database in a read transaction it
+ * holds, cuts, hashes and seals the image where it lies, and checks it in that transaction.
+ */
+import { afterAll, beforeAll, beforeEach, afterEach, expect, it } from 'vitest';
+import Database from 'better-sqlite3';
+import { randomBytes } from 'node:crypto';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { SealPool } from '../../src/repository/seal-pool.js';
+import { aesCipher, openEnvelope } from '../../src/crypto/envelope.js';
+import { blobId } from '../../src/crypto/hash.js';
+import { createChunker } from '../../src/chunker/index.js';
+import { makeTmp } from '../helpers/tmp.js';
+
+const key = randomBytes(32);
+const hashKey = randomBytes(32);
+const cipher = aesCipher(key);
+const chunker = createChunker({ algorithm: 'fixed', size: 4096 });
+let pool: SealPool;
+let tmp: { dir: string; cleanup: () => Promise<void> };
+
+beforeAll(() => {
+  process.env['SQLITE_USE_URI'] ??= '1'; // as the CLI sets it: quiet databases open immutable
+  pool = new SealPool(cipher, key, hashKey, 3, 2);
+});
+afterAll(() => pool.close());
+beforeEach(async () => {
+  tmp = await makeTmp('clawback-image-');
+});
+afterEach(() => tmp.cleanup());
+
+/** A rollback-journal database of `rows` rows; quiet (untouched for over a second) unless `live`. */
+async function makeDb(path: string, rows: number, live = false): Promise<void> {
+  const db = new Database(path);
+  db.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, body TEXT)');
+  const ins = db.prepare('INSERT INTO t (body) VALUES (?)');
+  db.transaction(() => {
+    for (let i = 0; i < rows; i++) ins.run(`row ${i} `.padEnd(300, 'x'));
+  })();
+  db.close();
+  if (!live) await new Promise((r) => setTimeout(r, 1100)); // ctime cannot be set back
+}
+
+it('cuts and hashes the image like the chunker, seals only the chunks asked for, and checks it', async () => {
+  const path = join(tmp.dir, 'a.db');
+  await makeDb(path, 500);
+  const bytes = readFileSync(path);
+  const img = await pool.imageDatabase(path, chunker, null, 1000);
+  if (img.kind !== 'hashed') throw new Error('expected a hashed image');
+  expect(img.size).toBe(bytes.length);
+  const lengths = [...Array(Math.ceil(bytes.length / 4096))].map((_, k) => Math.min(4096, bytes.length - 4096 * k));
+  expect(img.lengths).toEqual(lengths);
+  expect(img.ids).toEqual(lengths.map((_, k) => blobId(hashKey, bytes.subarray(4096 * k, 4096 * k + lengths[k]!))));
+  const only = [0, 2, lengths.length - 1];
+  const envelopes = await img.seal(only);
+  expect(envelopes.map((e, j) => openEnvelope(cipher, e, 'blob', lengths[only[j]!]!, true))).toEqual(only.map((k) => bytes.subarray(4096 * k, 4096 * k + lengths[k]!)));
+  expect(await img.end(true)).toBe('ok');
+  // A quiet database is read through an immutable connection: nothing new in its directory.
+  expect(readdirSync(tmp.dir)).toEqual(['a.db']);
+});
+
+it('answers same, without holding anything, when the image cuts into the expected chunks', async () => {
+  const path = join(tmp.dir, 'b.db');
+  await makeDb(path, 200, true);
+  const first = await pool.imageDatabase(path, chunker, null, 1000);
+  if (first.kind !== 'hashed') throw new Error('expected a hashed image');
+  expect(await first.end(false)).toBeNull();
+  const again = await pool.imageDatabase(path, chunker, first.ids, 1000);
+  expect(again).toEqual({ kind: 'same', size: first.size });
+  // Read from a live (recently written) database: the -wal/-shm a read-only connection may
+  // leave are released, and the transaction ended, so a writer gets in at once.
+  expect(readdirSync(tmp.dir)).toEqual(['b.db']);
+  const w = new Database(path, { timeout: 0 });
+  w.exec("INSERT INTO t (body) VALUES ('more')");
+  w.close();
+});
+
+it('holds its read transaction until the end: a writer waits, and the check sees the image', async () => {
+  const path = join(tmp.dir, 'c.db');
+  await makeDb(path, 300, true);
+  const img = await pool.imageDatabase(path, chunker, null, 1000);
+  if (img.kind !== 'hashed') throw new Error('expected a hashed image');
+  const w = new Database(path, { timeout: 0 });
+  expect(() => w.exec("INSERT INTO t (body) VALUES ('blocked')")).toThrow(/locked/);
+  expect(await img.end(true)).toBe('ok');
+  w.exec("INSERT INTO t (body) VALUES ('now')");
+  w.close();
+});
+
+it("says 'changed' when a quiet database read immutably is written before its check", async () => {
+  const path = join(tmp.dir, 'd.db');
+  await makeDb(path, 300);
+  const img = await pool.imageDatabase(path, chunker, null, 1000);
+  if (img.kind !== 'hashed') throw new Error('expected a hashed image');
+  const w = new Database(path, { timeout: 0 }); // immutable reads take no lock: this gets in
+  w.exec("INSERT INTO t (body) VALUES ('meanwhile')");
+  w.close();
+  expect(await img.end(true)).toBe('changed');
+});
+
+it("reports quick_check's answer for a damaged database, and SQLite's error for a file that is none", async () => {
+  const path = join(tmp.dir, 'e.db');
+  await makeDb(path, 2000, true);
+  const bytes = readFileSync(path);
+  const pageSize = bytes.readUInt16BE(16);
+  bytes[pageSize] = 0x03; // page 2, the table's root: an invalid b-tree page type
+  writeFileSync(path, bytes);
+  const img = await pool.imageDatabase(path, chunker, null, 1000);
+  if (img.kind !== 'hashed') throw new Error('expected a hashed image');
+  expect(await img.end(true)).not.toBe('ok');
+
+  const junk = join(tmp.dir, 'junk.db');
+  writeFileSync(junk, Buffer.concat([Buffer.from('SQLite format 3\0', 'latin1'), randomBytes(4080)]));
+  await expect(pool.imageDatabase(junk, chunker, null, 1000)).rejects.toMatchObject({ code: 'SQLITE_NOTADB' });
+  await expect(pool.imageDatabase(join(tmp.dir, 'missing.db'), chunker, null, 1000)).rejects.toMatchObject({ code: 'ENOENT' });
+});
