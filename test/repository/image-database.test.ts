@@ -16,7 +16,7 @@ import { makeTmp } from '../helpers/tmp.js';
 const key = randomBytes(32);
 const hashKey = randomBytes(32);
 const cipher = aesCipher(key);
-const chunker = createChunker({ algorithm: 'fixed', size: 4096 });
+const chunker = createChunker({ algorithm: 'fixed', size: 4096 }, Buffer.alloc(32));
 let pool: SealPool;
 let tmp: { dir: string; cleanup: () => Promise<void> };
 
