@@ -2,8 +2,13 @@
 /**
  * The `clawback` executable: the only module that touches `process`.
  */
-import { runCli } from './run.js';
+import { homedir } from 'node:os';
 import type { CliIo } from './io.js';
+import { deriveKeyEarly } from './early-key.js';
+
+// Start the repository's key derivation before loading the rest of the CLI (early-key.ts).
+deriveKeyEarly(process.argv.slice(2), process.env, homedir(), process.cwd());
+const { runCli } = await import('./run.js');
 
 // The AWS SDK warns once per process on Node < 22; clawback supports Node 20 on purpose.
 process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';

@@ -27,8 +27,48 @@ export const MAX_N = 1 << 21;
  */
 export const MAX_WORK = 1 << 23;
 
-/** Derives a 32-byte key from `password` and `salt`. */
+/** Derivations started ahead of need by {@link prederiveKey}, by {@link memoKey}. */
+const ahead = new Map<string, Promise<Buffer>>();
+
+function memoKey(password: string, salt: Uint8Array, params: ScryptParams): string {
+  return `${params.N}/${params.r}/${params.p}/${Buffer.from(salt).toString('hex')}/${password}`;
+}
+
+/**
+ * Starts deriving the key {@link deriveKey} will be asked for, on the thread pool, so that
+ * it runs while the caller does other single-threaded work (the CLI loads its modules
+ * meanwhile). The first `deriveKey` with exactly these arguments takes the result; a guess
+ * nobody asks for only costs the derivation. Invalid parameters are ignored here (the
+ * real call reports them).
+ */
+export function prederiveKey(password: string, salt: Uint8Array, params: ScryptParams): void {
+  const k = memoKey(password, salt, params);
+  if (ahead.has(k)) return;
+  try {
+    const p = deriveKey(password, salt, params);
+    p.catch(() => undefined);
+    ahead.set(k, p);
+  } catch {
+    /* reported by the real call */
+  }
+}
+
+/** Derivations started by {@link prederiveKey} and not yet taken (for tests and diagnostics). */
+export function derivationsAhead(): number {
+  return ahead.size;
+}
+
+/**
+ * Derives a 32-byte key from `password` and `salt` (taking one {@link prederiveKey} started).
+ * @throws ClawbackError 'INTEGRITY' for parameters outside what clawback creates.
+ */
 export function deriveKey(password: string, salt: Uint8Array, params: ScryptParams): Promise<Buffer> {
+  const k = memoKey(password, salt, params);
+  const early = ahead.get(k);
+  if (early) {
+    ahead.delete(k);
+    return early;
+  }
   if (!Number.isInteger(params.N) || params.N < MIN_N || params.N > MAX_N || (params.N & (params.N - 1)) !== 0) {
     throw new ClawbackError('INTEGRITY', `key file has invalid scrypt N=${params.N}`);
   }
