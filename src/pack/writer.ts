@@ -1,6 +1,6 @@
 /**
  * Assembles one pack in memory (packs are small: the configured pack size, 16 MiB by
- * default, plus at most one blob).
+ * default, plus at most one blob, plus the header).
  */
 import { fileId } from '../crypto/hash.js';
 import { sealEnvelope, type Cipher } from '../crypto/envelope.js';
@@ -14,20 +14,26 @@ export interface FinishedPack {
   entries: PackEntry[];
 }
 
-/** Size of the pages blobs are copied into, bytes. */
-const PAGE_BYTES = 1 << 20;
+/** Capacity of a writer given no hint, bytes (it grows as needed). */
+const DEFAULT_CAPACITY = 1 << 20;
 
 /**
- * Collects sealed blobs and produces pack files. Blobs are copied into 1 MiB pages as they
- * come, so the writer holds a few large buffers instead of one object per blob (a pack of
- * small files has tens of thousands of blobs) and never pins the buffers the blobs came in.
+ * Collects sealed blobs and produces pack files. Blobs are copied, back to back, into one
+ * buffer sized for the whole pack (the `capacity` hint; it grows by doubling when a pack
+ * turns out larger), and the header and trailer are written after them in the same buffer:
+ * the finished pack is a view of it, never a concatenated copy, and the writer holds one
+ * large buffer instead of one object per blob (a pack of small files has tens of thousands
+ * of blobs). Untouched capacity costs address space, not memory.
  */
 export class PackWriter {
   readonly entries: PackEntry[] = [];
-  private readonly pages: Buffer[] = [];
-  /** Bytes used in the last page. */
-  private used = 0;
+  private buf: Buffer;
   private size = 0;
+
+  /** @param capacity bytes to reserve: the expected pack size plus its largest blob. */
+  constructor(capacity = DEFAULT_CAPACITY) {
+    this.buf = Buffer.allocUnsafeSlow(Math.max(1024, capacity));
+  }
 
   /** Stored bytes of blobs so far. */
   get byteLength(): number {
@@ -39,23 +45,20 @@ export class PackWriter {
     return this.entries.length;
   }
 
+  /** Makes room for `n` more bytes. */
+  private reserve(n: number): void {
+    if (this.size + n <= this.buf.length) return;
+    const grown = Buffer.allocUnsafeSlow(Math.max(2 * this.buf.length, this.size + n));
+    this.buf.copy(grown, 0, 0, this.size);
+    this.buf = grown;
+  }
+
   /** Appends (copies) an already sealed blob envelope. */
   add(type: BlobType, id: string, stored: Uint8Array, rawLength: number): PackEntry {
     const entry: PackEntry = { type, id, offset: this.size, length: stored.byteLength, rawLength };
     this.entries.push(entry);
-    let at = 0;
-    while (at < stored.byteLength) {
-      let page = this.pages[this.pages.length - 1];
-      if (!page || this.used === page.length) {
-        page = Buffer.allocUnsafe(Math.max(PAGE_BYTES, stored.byteLength - at));
-        this.pages.push(page);
-        this.used = 0;
-      }
-      const n = Math.min(page.length - this.used, stored.byteLength - at);
-      page.set(stored.subarray(at, at + n), this.used);
-      this.used += n;
-      at += n;
-    }
+    this.reserve(stored.byteLength);
+    this.buf.set(stored, this.size);
     this.size += stored.byteLength;
     return entry;
   }
@@ -63,12 +66,11 @@ export class PackWriter {
   /** Seals the header and returns the complete pack. The writer must not be used after. */
   finish(cipher: Cipher): FinishedPack {
     const header = sealEnvelope(cipher, encodePackHeader(this.entries), 3);
-    const len = Buffer.alloc(4);
-    len.writeUInt32LE(header.length, 0);
-    const last = this.pages.length - 1;
-    const parts = this.pages.map((p, i) => (i === last ? p.subarray(0, this.used) : p));
-    const bytes = Buffer.concat([...parts, header, len]);
-    this.pages.length = 0;
+    this.reserve(header.length + 4);
+    this.buf.set(header, this.size);
+    this.buf.writeUInt32LE(header.length, this.size + header.length);
+    const bytes = this.buf.subarray(0, this.size + header.length + 4);
+    this.buf = Buffer.alloc(0);
     return { id: fileId(bytes), bytes, entries: this.entries };
   }
 }

@@ -20,6 +20,9 @@ import type { BlobLocation } from '../index/cache.js';
 import type { SealPool } from './seal-pool.js';
 import { Budget } from '../util/budget.js';
 
+/** Room reserved in a pack writer beyond the pack size, bytes (see BlobSaver.newWriter). */
+const PACK_HEADROOM = 4 << 20;
+
 /** Resource limits of a {@link BlobSaver}. */
 export interface SaverLimits {
   /** Target pack size in bytes. */
@@ -71,7 +74,7 @@ export class BlobSaver {
   private readonly limits: SaverLimits;
   /** Blobs written in this session and not yet in a committed index file; null = not uploaded. */
   private readonly pending = new Map<BlobId, BlobLocation | null>();
-  private readonly writers: Record<BlobType, PackWriter> = { data: new PackWriter(), tree: new PackWriter() };
+  private readonly writers: Record<BlobType, PackWriter>;
   private readonly sealing = new Set<Promise<void>>();
   /** Plaintext bytes in the seal pool (at most `sealBytes`; granted first come, first served). */
   private readonly sealRoom: Budget;
@@ -84,6 +87,16 @@ export class BlobSaver {
     this.host = host;
     this.limits = limits;
     this.sealRoom = new Budget(limits.sealBytes);
+    this.writers = { data: this.newWriter(), tree: this.newWriter() };
+  }
+
+  /**
+   * A pack writer with room for a whole pack: it closes once past the pack size, so it holds
+   * at most that plus one blob and the header ({@link PACK_HEADROOM} covers most; beyond it
+   * the writer grows).
+   */
+  private newWriter(): PackWriter {
+    return new PackWriter(this.limits.packSize + PACK_HEADROOM);
   }
 
   /** True if `id` is indexed or written in this session. */
@@ -179,7 +192,7 @@ export class BlobSaver {
   private async closePack(type: BlobType): Promise<void> {
     const w = this.writers[type];
     if (w.count === 0) return;
-    this.writers[type] = new PackWriter();
+    this.writers[type] = this.newWriter();
     const pack = w.finish(this.host.cipher);
     while (this.uploading.size >= this.limits.uploads) await Promise.race(this.uploading);
     const up = this.uploadPack(pack.id, pack.bytes)

@@ -45,9 +45,9 @@ describe('pack header', () => {
     onlyIntegrity(() => decodePackHeader(bytes, n, 'p'));
   });
 
-  fcTest.prop([fc.array(fc.uint8Array({ maxLength: 2000 }), { maxLength: 8 }), fc.boolean()])('a whole pack reads back through its trailer', (blobs, encrypted) => {
+  fcTest.prop([fc.array(fc.uint8Array({ maxLength: 2000 }), { maxLength: 8 }), fc.boolean(), fc.integer({ min: 0, max: 6000 })])('a whole pack reads back through its trailer, whatever room its writer reserved', (blobs, encrypted, capacity) => {
     const cipher = encrypted ? aesCipher(Buffer.alloc(32, 9)) : noneCipher;
-    const w = new PackWriter();
+    const w = new PackWriter(capacity);
     blobs.forEach((b, i) => w.add(i % 2 ? 'tree' : 'data', Buffer.alloc(32, i).toString('hex'), sealEnvelope(cipher, b, 3), b.length));
     const pack = w.finish(cipher);
     const entries = readPackHeaderFromBytes(cipher, pack.id, pack.bytes);
