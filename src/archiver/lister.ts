@@ -7,10 +7,14 @@
  *
  * The worker runs {@link LISTER_SOURCE} (a CommonJS string run with `eval: true`, so the
  * same code works from the TypeScript sources and the compiled package). One message per
- * batch of directories: `[{ seq, dir }, …]` → one message with, per directory,
- * `{ seq, names, stats, errors }` or `{ seq, error }`, where
- * `stats` is a transferred `BigInt64Array` buffer of {@link FIELDS} values per entry and
- * `errors` lists `[index, code, message]` of entries whose `lstat` failed.
+ * batch of directories: `{ dirs: [{ seq, dir }, …], ahead }` → one message with, per
+ * directory, `{ seq, names, stats, errors }` or `{ seq, error }`, where `stats` is a
+ * transferred `BigInt64Array` buffer of {@link FIELDS} values per entry and `errors` lists
+ * `[index, code, message]` of entries whose `lstat` failed; followed by the listings of
+ * subdirectories listed ahead (`seq` -1, `dir` their path) up to about `ahead` entries
+ * ({@link AHEAD_PER_REQUEST}). A listing taken ahead is as old as the moment it was taken,
+ * which, as for any listing, may be a little before the archiver reads the directory's
+ * files.
  */
 import { Worker } from 'node:worker_threads';
 import { constants, lstatSync, readdirSync } from 'node:fs';
@@ -54,12 +58,15 @@ export const LISTER_SOURCE = `
 const { parentPort } = require('node:worker_threads');
 const { readdirSync, lstatSync } = require('node:fs');
 const FIELDS = ${FIELDS};
-function list(m) {
+// Directories already sent ahead of a request (never listed ahead twice).
+const sent = new Set();
+// Lists dir: { names, stats, errors } or { error }, and its subdirectories' paths in order.
+function list(dir, subdirs) {
   let names;
   try {
-    names = readdirSync(m.dir);
+    names = readdirSync(dir);
   } catch (err) {
-    return { seq: m.seq, error: { code: err && err.code, message: String(err && err.message || err) } };
+    return { error: { code: err && err.code, message: String(err && err.message || err) } };
   }
   // The canonical node order: by the UTF-8 bytes of the name (tree/node.ts sortByName).
   const keyed = names.map((name) => ({ name, key: Buffer.from(name, 'utf8') }));
@@ -67,7 +74,7 @@ function list(m) {
   names = keyed.map((k) => k.name);
   const stats = new BigInt64Array(names.length * FIELDS);
   const errors = [];
-  const prefix = m.dir.endsWith('/') ? m.dir : m.dir + '/';
+  const prefix = dir.endsWith('/') ? dir : dir + '/';
   for (let i = 0; i < names.length; i++) {
     try {
       const st = lstatSync(prefix + names[i], { bigint: true });
@@ -82,19 +89,57 @@ function list(m) {
       stats[o + 7] = st.atimeNs;
       stats[o + 8] = st.mtimeNs;
       stats[o + 9] = st.ctimeNs;
+      if (subdirs && st.isDirectory()) subdirs.push(prefix + names[i]);
     } catch (err) {
       errors.push([i, err && err.code, String(err && err.message || err)]);
     }
   }
-  return { seq: m.seq, names, stats: stats.buffer, errors };
+  return { names, stats: stats.buffer, errors };
 }
-parentPort.on('message', (batch) => {
-  const answers = batch.map(list);
+// A request: { dirs: [{ seq, dir }, …], ahead }. Answers each, then lists the requested
+// directories' subtrees depth first, in canonical order, until about ahead entries more.
+parentPort.on('message', (m) => {
+  const answers = [];
+  const stack = [];
+  for (const r of m.dirs) {
+    const subdirs = [];
+    const a = list(r.dir, subdirs);
+    a.seq = r.seq;
+    answers.push(a);
+    for (let k = subdirs.length - 1; k >= 0; k--) stack.push(subdirs[k]);
+  }
+  let budget = m.ahead;
+  while (budget > 0 && stack.length > 0) {
+    const dir = stack.pop();
+    if (sent.has(dir)) continue;
+    sent.add(dir);
+    const subdirs = [];
+    const a = list(dir, subdirs);
+    a.seq = -1;
+    a.dir = dir;
+    answers.push(a);
+    budget -= 1 + (a.names ? a.names.length : 0);
+    for (let k = subdirs.length - 1; k >= 0; k--) stack.push(subdirs[k]);
+  }
   parentPort.postMessage(answers, answers.flatMap((a) => (a.stats ? [a.stats] : [])));
 });
 `;
 
 const S_IFMT = Number(constants.S_IFMT);
+
+/**
+ * Entries the worker lists ahead per request: it lists the requested directories'
+ * subtrees, depth first in canonical order (the order the archiver walks them), until about
+ * this many entries, and sends them with the answer, so most directories need no message
+ * of their own (a message costs more than listing a small directory).
+ */
+const AHEAD_PER_REQUEST = 512;
+/**
+ * Most entries listed ahead and not yet asked for (the worker lists nothing ahead beyond
+ * this): bounds the memory spent on directories the archiver does not enter (left out by
+ * its hooks).
+ */
+const AHEAD_MAX = 8192;
 
 /**
  * {@link EntryStats} read from the worker's buffer: the fields every entry needs are read
@@ -162,7 +207,9 @@ class ListedStats implements EntryStats {
 }
 
 interface Answer {
+  /** The request's, or -1 for a directory listed ahead (then `dir` names it). */
   seq: number;
+  dir?: string;
   names?: string[];
   stats?: ArrayBuffer;
   errors?: [number, string | undefined, string][];
@@ -185,6 +232,12 @@ export class Lister {
   private failed: Error | undefined;
   /** Requests of this event-loop turn, sent as one message (a post costs more than a listing). */
   private queue: { seq: number; dir: string }[] = [];
+  /** Directories the worker listed ahead of a request, by path. */
+  private readonly ahead = new Map<string, Answer>();
+  /** Entries in {@link ahead}. */
+  private aheadEntries = 0;
+  /** Messages posted to the worker (for tests). */
+  posts = 0;
 
   /** @param threaded false lists on the calling thread (same results, no worker). */
   constructor(threaded = true) {
@@ -195,6 +248,11 @@ export class Lister {
     const w = new Worker(LISTER_SOURCE, { eval: true });
     w.on('message', (answers: Answer[]) => {
       for (const m of answers) {
+        if (m.seq < 0) {
+          this.ahead.set(m.dir!, m);
+          this.aheadEntries += m.names?.length ?? 0;
+          continue;
+        }
         const p = this.waiting.get(m.seq);
         this.waiting.delete(m.seq);
         p?.resolve(m);
@@ -218,12 +276,18 @@ export class Lister {
     if (this.failed) throw this.failed;
     if (!this.threaded) return listHere(dir);
     this.worker ??= this.start();
-    const seq = this.seq++;
-    const m = await new Promise<Answer>((resolve, reject) => {
-      this.waiting.set(seq, { resolve, reject });
-      if (this.queue.length === 0) setImmediate(() => this.flush());
-      this.queue.push({ seq, dir });
-    });
+    let m = this.ahead.get(dir);
+    if (m) {
+      this.ahead.delete(dir);
+      this.aheadEntries -= m.names?.length ?? 0;
+    } else {
+      const seq = this.seq++;
+      m = await new Promise<Answer>((resolve, reject) => {
+        this.waiting.set(seq, { resolve, reject });
+        if (this.queue.length === 0) setImmediate(() => this.flush());
+        this.queue.push({ seq, dir });
+      });
+    }
     if (m.error) throw errnoError(m.error.code, m.error.message);
     const names = m.names!;
     const stats = new BigInt64Array(m.stats!);
@@ -240,13 +304,17 @@ export class Lister {
   private flush(): void {
     const batch = this.queue;
     this.queue = [];
-    if (batch.length > 0 && this.worker) this.worker.postMessage(batch);
+    if (batch.length === 0 || !this.worker) return;
+    this.posts++;
+    this.worker.postMessage({ dirs: batch, ahead: Math.max(0, Math.min(AHEAD_PER_REQUEST, AHEAD_MAX - this.aheadEntries)) });
   }
 
   /** Stops the worker thread (idempotent). */
   async close(): Promise<void> {
     const w = this.worker;
     this.worker = undefined;
+    this.ahead.clear();
+    this.aheadEntries = 0;
     if (w) await w.terminate();
   }
 }

@@ -67,6 +67,36 @@ describe('Lister', () => {
     });
   }
 
+  it('lists subtrees ahead in walk order: a depth-first walk needs few messages, and every listing is exact', async () => {
+    // 3 levels of 6 directories (258 in all), 3 files each.
+    const dirs: string[] = [];
+    const make = (d: string, depth: number): void => {
+      mkdirSync(d, { recursive: true });
+      dirs.push(d);
+      for (let f = 0; f < 3; f++) writeFileSync(join(d, `f${f}`), 'x'.repeat(f));
+      if (depth < 3) for (let k = 0; k < 6; k++) make(join(d, `d${k}`), depth + 1);
+    };
+    make(join(dir, 'root'), 0);
+    const threaded = new Lister();
+    const here = new Lister(false);
+    try {
+      const walk = async (d: string): Promise<void> => {
+        const got = await threaded.list(d);
+        const plain = (es: ListedEntry[]) => es.map((e) => ({ name: e.name, ...Object.fromEntries(FIELDS.map((f) => [f, e.stats![f]])), dir: e.stats!.isDirectory() }));
+        expect(plain(got)).toEqual(plain(await here.list(d)));
+        for (const e of got) if (e.stats?.isDirectory()) await walk(join(d, e.name));
+      };
+      await walk(join(dir, 'root'));
+      expect(threaded.posts).toBeGreaterThan(0);
+      expect(threaded.posts).toBeLessThan(dirs.length / 10);
+      // A directory asked for again is listed again: nothing listed earlier is reused.
+      writeFileSync(join(dir, 'root', 'late'), 'z');
+      expect((await threaded.list(join(dir, 'root'))).map((e) => e.name)).toContain('late');
+    } finally {
+      await threaded.close();
+    }
+  });
+
   it('lists many directories concurrently, each answer to its own caller', async () => {
     for (let d = 0; d < 20; d++) {
       mkdirSync(join(dir, `d${d}`));
