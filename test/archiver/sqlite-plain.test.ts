@@ -246,3 +246,36 @@ it("runs a capture's check unless the bytes cut into exactly the parent snapshot
   await archive(repo, { paths: [src], hooks });
   expect(checks).toBe(3); // no parent to compare with
 });
+
+it("images a database again when it was written to before its check (the check saw other pages), up to three times", async () => {
+  const src = join(tmp.dir, 'src8');
+  await mkdir(src);
+  openTable(join(src, 'state.db'), 300, { wal: false }).close();
+  // Fault injection: the first `changed` checks answer 'changed', as when a writer reaches
+  // a quiet database read through an immutable connection between its image and its check.
+  let changed = 0;
+  let images = 0;
+  const real = repo.imageDatabase.bind(repo);
+  repo.imageDatabase = async (...args) => {
+    images++;
+    const img = await real(...args);
+    if (img.kind !== 'hashed') return img;
+    return { ...img, end: async (check: boolean) => (check && changed-- > 0 ? ((await img.end(false)), 'changed') : img.end(check)) };
+  };
+  changed = 2;
+  const snap = await createSnapshot(repo, { paths: [src] });
+  expect(images).toBe(3);
+  const out = join(tmp.dir, 'out8');
+  await restoreTree(repo, snap.manifest.tree, out);
+  expect(restoredCount(join(out, 'state.db'))).toBe(300);
+
+  changed = 3;
+  images = 0;
+  const db = new Database(join(src, 'state.db'));
+  db.exec("INSERT INTO t (v) VALUES ('one more')"); // new content: imaged and checked again
+  db.close();
+  const err = await rejection(createSnapshot(repo, { paths: [src] }));
+  expect(err.code).toBe('CAPTURE');
+  expect(err.message).toMatch(/state\.db.*written to while each of 3 copies/s);
+  expect(images).toBe(3);
+});
