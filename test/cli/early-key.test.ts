@@ -39,13 +39,23 @@ it('starts the derivation for --repo, -r, CLAWBACK_REPO and the default reposito
   }
 });
 
-it('guesses nothing without CLAWBACK_PASSWORD, with a password option, for s3: or a missing repository', () => {
+it('guesses nothing without CLAWBACK_PASSWORD, with a password option, for s3:, a missing repository or a command that opens none', async () => {
   const env = { CLAWBACK_PASSWORD: 'pw' };
   deriveKeyEarly(['--repo', repoDir, 'ls'], {}, tmp.dir, '/');
   deriveKeyEarly(['--repo', repoDir, '--password-file', 'f', 'ls'], env, tmp.dir, '/');
   deriveKeyEarly(['--repo', 's3:https://127.0.0.1:1/b', 'ls'], env, tmp.dir, '/');
   deriveKeyEarly(['--repo', join(tmp.dir, 'none'), 'ls'], env, tmp.dir, '/');
   deriveKeyEarly(['ls'], env, join(tmp.dir, 'nohome'), '/'); // no ~/.clawback/repo
+  // Commands that never open the repository: a pending derivation would delay their exit.
+  for (const argv of [['--version'], ['-r', repoDir, 'snapshot', 'create', '--help'], ['--repo', repoDir, 'init'], ['--repo', repoDir, 'daemon', '--once'], ['--repo', repoDir, 'help'], ['--repo', repoDir]]) {
+    deriveKeyEarly(argv, env, tmp.dir, '/');
+  }
+  expect(derivationsAhead()).toBe(0);
+  // The command word is found after options that take values.
+  deriveKeyEarly(['--cache-dir', 'init', '--repo', repoDir, 'ls'], env, tmp.dir, '/');
+  expect(derivationsAhead()).toBe(1);
+  const repo = await openRepository(new LocalBackend(repoDir), { password: 'pw', cacheDir: join(tmp.dir, 'cache') });
+  await repo.close();
   expect(derivationsAhead()).toBe(0);
 });
 
