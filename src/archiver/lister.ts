@@ -101,25 +101,24 @@ function list(dir, subdirs) {
 parentPort.on('message', (m) => {
   const answers = [];
   const stack = [];
-  for (const r of m.dirs) {
+  // Lists dir into answers and stacks its subdirectories so the first is popped first.
+  const take = (dir, seq) => {
     const subdirs = [];
-    const a = list(r.dir, subdirs);
-    a.seq = r.seq;
+    const a = list(dir, subdirs);
+    a.seq = seq;
+    if (seq < 0) a.dir = dir;
     answers.push(a);
     for (let k = subdirs.length - 1; k >= 0; k--) stack.push(subdirs[k]);
-  }
+    return a;
+  };
+  for (const r of m.dirs) take(r.dir, r.seq);
   let budget = m.ahead;
   while (budget > 0 && stack.length > 0) {
     const dir = stack.pop();
     if (sent.has(dir)) continue;
     sent.add(dir);
-    const subdirs = [];
-    const a = list(dir, subdirs);
-    a.seq = -1;
-    a.dir = dir;
-    answers.push(a);
+    const a = take(dir, -1);
     budget -= 1 + (a.names ? a.names.length : 0);
-    for (let k = subdirs.length - 1; k >= 0; k--) stack.push(subdirs[k]);
   }
   parentPort.postMessage(answers, answers.flatMap((a) => (a.stats ? [a.stats] : [])));
 });

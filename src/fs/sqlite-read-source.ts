@@ -94,24 +94,24 @@ async function withSource(source, readonly, busyMs, use) {
     if (readonly && !hadSidecars && hasSidecars(source)) releaseSidecars(source);
   }
 }
-// sqlite3_serialize copies every page while its statement holds a read transaction (or
-// within the connection's open one); retried while the database is locked.
-function serializeRetry(db, started, busyMs) {
+// Runs step() again while it fails with SQLITE_BUSY, until busyMs after started.
+function retryBusy(step, started, busyMs) {
   for (;;) {
-    try { return db.serialize(); } catch (err) {
+    try { return step(); } catch (err) {
       if (!(err && err.code === 'SQLITE_BUSY') || Date.now() - started > busyMs) throw err;
     }
   }
+}
+// sqlite3_serialize copies every page while its statement holds a read transaction (or
+// within the connection's open one).
+function serializeRetry(db, started, busyMs) {
+  return retryBusy(() => db.serialize(), started, busyMs);
 }
 // Begins the read transaction that openHeld holds: the first read takes it (and names a
 // file that is no database, which serialize alone would report as "out of memory").
 function beginRead(db, started, busyMs) {
   db.exec('BEGIN');
-  for (;;) {
-    try { db.prepare('SELECT count(*) FROM sqlite_master').get(); return; } catch (err) {
-      if (!(err && err.code === 'SQLITE_BUSY') || Date.now() - started > busyMs) throw err;
-    }
-  }
+  retryBusy(() => db.prepare('SELECT count(*) FROM sqlite_master').get(), started, busyMs);
 }
 function openHeld(source, busyMs) {
   const started = Date.now();

@@ -171,11 +171,6 @@ export class SealPool {
     this.inFlight.clear();
   }
 
-  /** Number of worker threads (0: everything runs on the calling thread). */
-  get threads(): number {
-    return this.workers.length;
-  }
-
   /**
    * Posts `msg` to worker `to` (default: the least loaded one); `f` settles its callers.
    * @returns the worker's index.
@@ -208,7 +203,7 @@ export class SealPool {
    * and hashes its chunks there: the image itself never comes to this thread. When its ids
    * equal `prev`, the transaction is ended and the answer is `same`. Otherwise the caller
    * seals the chunks it lacks ({@link DatabaseImage} `seal`) and ends the transaction,
-   * checked or not (`end`). Requires workers ({@link threads} > 0).
+   * checked or not (`end`). Requires workers (a pool of 0 threads throws INTERNAL).
    * @param busyMs give up after this long of SQLITE_BUSY, ms.
    * @throws SQLite's error (`message`, `code`: e.g. SQLITE_CANTOPEN, SQLITE_NOTADB, or
    *   NOIMAGE when what was read is not a database); ClawbackError 'INTERNAL' if the worker

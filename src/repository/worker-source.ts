@@ -90,15 +90,19 @@ function sealChunks(buf, pos, lens, parts, only) {
   }
   return out;
 }
-function seal(msg) {
+// Seals chunks as sealChunks does and answers message seq with the envelopes back to back.
+function postSealed(seq, buf, lens, only) {
   const parts = [];
-  const lengths = sealChunks(Buffer.from(msg.buf), 0, msg.lengths, parts);
+  const lengths = sealChunks(buf, 0, lens, parts, only);
   let total = 0;
   for (const n of lengths) total += n;
   const out = new Uint8Array(total);
   let at = 0;
   for (const p of parts) for (const b of p) { out.set(b, at); at += b.length; }
-  parentPort.postMessage({ seq: msg.seq, buf: out.buffer, lengths }, [out.buffer]);
+  parentPort.postMessage({ seq, buf: out.buffer, lengths }, [out.buffer]);
+}
+function seal(msg) {
+  postSealed(msg.seq, Buffer.from(msg.buf), msg.lengths);
 }
 // FastCdcChunker.cut with eof = true (chunker/fastcdc.ts).
 function cdcCut(buf, start, end, c) {
@@ -235,15 +239,9 @@ function heldImage(handle) {
 function imageSeal(msg) {
   const h = heldImage(msg.handle);
   if (!h.image) throw new Error('database image ' + msg.handle + ' was sealed already');
-  const parts = [];
-  const lengths = sealChunks(h.image, 0, h.lens, parts, msg.only);
+  const image = h.image;
   h.image = null;
-  let total = 0;
-  for (const n of lengths) total += n;
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const p of parts) for (const b of p) { out.set(b, at); at += b.length; }
-  parentPort.postMessage({ seq: msg.seq, buf: out.buffer, lengths }, [out.buffer]);
+  postSealed(msg.seq, image, h.lens, msg.only);
 }
 function imageEnd(msg) {
   const h = heldImage(msg.handle);
