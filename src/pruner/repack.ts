@@ -85,7 +85,8 @@ function layout(index: LiveIndex, packs: FileId[], entries: ReadonlyMap<FileId, 
       p.entries.push(e);
       p.blobBytes += index.length(e);
       target[e] = p.n;
-      if (p.blobBytes >= packSize) open.delete(type);
+      // Full once blobs and header reach the pack size, as the blob saver decides.
+      if (p.blobBytes + p.entries.length * ENTRY_BYTES >= packSize) open.delete(type);
     }
   }
   return { newPacks, target };

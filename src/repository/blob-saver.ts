@@ -12,9 +12,9 @@ import type { Backend } from '../backend/backend.js';
 import { ClawbackError, isClawbackError } from '../errors.js';
 import { fileId } from '../crypto/hash.js';
 import type { Cipher } from '../crypto/envelope.js';
-import type { BlobId } from '../ids.js';
+import type { BlobId, FileId } from '../ids.js';
 import { PackWriter } from '../pack/writer.js';
-import type { BlobType } from '../pack/format.js';
+import { ENTRY_BYTES, type BlobType, type PackEntry } from '../pack/format.js';
 import type { IndexedPack } from '../index/format.js';
 import type { BlobLocation } from '../index/cache.js';
 import type { SealPool } from './seal-pool.js';
@@ -22,6 +22,17 @@ import { Budget } from '../util/budget.js';
 
 /** Room reserved in a pack writer beyond the pack size, bytes (see BlobSaver.newWriter). */
 const PACK_HEADROOM = 4 << 20;
+
+/**
+ * An uploaded pack whose blobs are not yet in a committed index file. Every pending blob of
+ * it maps to this one object (not to a location object per blob: a pack of small files
+ * holds a hundred thousand blobs); {@link byId} is built only if a location is asked for.
+ */
+interface UploadedPack {
+  id: FileId;
+  entries: PackEntry[];
+  byId?: Map<BlobId, PackEntry>;
+}
 
 /** Resource limits of a {@link BlobSaver}. */
 export interface SaverLimits {
@@ -73,7 +84,7 @@ export class BlobSaver {
   private readonly host: SaverHost;
   private readonly limits: SaverLimits;
   /** Blobs written in this session and not yet in a committed index file; null = not uploaded. */
-  private readonly pending = new Map<BlobId, BlobLocation | null>();
+  private readonly pending = new Map<BlobId, UploadedPack | null>();
   private readonly writers: Record<BlobType, PackWriter>;
   private readonly sealing = new Set<Promise<void>>();
   /** Plaintext bytes in the seal pool (at most `sealBytes`; granted first come, first served). */
@@ -91,9 +102,9 @@ export class BlobSaver {
   }
 
   /**
-   * A pack writer with room for a whole pack: it closes once past the pack size, so it holds
-   * at most that plus one blob and the header ({@link PACK_HEADROOM} covers most; beyond it
-   * the writer grows).
+   * A pack writer with room for a whole pack: it closes once its blobs and header reach the
+   * pack size (see {@link isFull}), so it holds at most that plus one blob and the header's
+   * envelope ({@link PACK_HEADROOM} covers most blobs; beyond it the writer grows).
    */
   private newWriter(): PackWriter {
     return new PackWriter(this.limits.packSize + PACK_HEADROOM);
@@ -106,7 +117,20 @@ export class BlobSaver {
 
   /** Location of a blob uploaded in this session but not yet indexed. */
   pendingLocation(id: BlobId): BlobLocation | undefined {
-    return this.pending.get(id) ?? undefined;
+    const pack = this.pending.get(id);
+    if (!pack) return undefined;
+    pack.byId ??= new Map(pack.entries.map((e) => [e.id, e]));
+    const e = pack.byId.get(id)!;
+    return { id, type: e.type, packId: pack.id, offset: e.offset, length: e.length, rawLength: e.rawLength };
+  }
+
+  /**
+   * True when a pack writer's blobs and header (at most {@link ENTRY_BYTES} per blob before
+   * compression) reach the pack size. Counting the header bounds a pack of small blobs
+   * too: 16 MiB of 70-byte blobs would otherwise add a 10 MB header and outgrow the writer.
+   */
+  private isFull(w: PackWriter): boolean {
+    return w.byteLength + w.count * ENTRY_BYTES >= this.limits.packSize;
   }
 
   private check(): void {
@@ -186,7 +210,7 @@ export class BlobSaver {
     this.stats.blobsAdded++;
     this.stats.bytesAdded += rawLength;
     this.stats.storedBytesAdded += stored.length;
-    if (w.byteLength >= this.limits.packSize) await this.closePack(type);
+    if (this.isFull(w)) await this.closePack(type);
   }
 
   private async closePack(type: BlobType): Promise<void> {
@@ -198,7 +222,8 @@ export class BlobSaver {
     const up = this.uploadPack(pack.id, pack.bytes)
       .then(async () => {
         this.stats.packsWritten++;
-        for (const e of pack.entries) this.pending.set(e.id, { ...e, packId: pack.id });
+        const uploaded: UploadedPack = { id: pack.id, entries: pack.entries };
+        for (const e of pack.entries) this.pending.set(e.id, uploaded);
         this.unindexed.push({ id: pack.id, size: pack.bytes.length, blobs: pack.entries });
         this.unindexedBlobs += pack.entries.length;
         if (this.unindexedBlobs >= this.limits.indexEvery) await this.writeIndex();

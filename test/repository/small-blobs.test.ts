@@ -1,0 +1,82 @@
+/**
+ * Packs of many small blobs: a pack closes when its blobs *and header entries* reach the
+ * pack size (a pack of 70-byte blobs would otherwise carry a header as large as half its
+ * blobs), and blobs in packs that are uploaded but not yet in an index file are found
+ * (deduplicated and located) through their pack.
+ */
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { MemoryBackend } from '../../src/backend/mem.js';
+import { ENTRY_BYTES } from '../../src/pack/format.js';
+import { initRepository, type Repository } from '../../src/repository/repository.js';
+import { makeTmp } from '../helpers/tmp.js';
+
+let tmp: { dir: string; cleanup: () => Promise<void> };
+const open: Repository[] = [];
+beforeEach(async () => {
+  tmp = await makeTmp();
+});
+afterEach(async () => {
+  for (const r of open.splice(0)) await r.close();
+  await tmp.cleanup();
+});
+
+const PACK_SIZE = 32 * 1024;
+
+async function packNames(backend: MemoryBackend): Promise<string[]> {
+  const names: string[] = [];
+  for await (const f of backend.list('data')) names.push(f.name);
+  return names;
+}
+
+async function smallRepo(backend: MemoryBackend, indexEvery: number): Promise<Repository> {
+  const repo = await initRepository(
+    backend,
+    { password: 'pw', scrypt: { N: 1024, r: 8, p: 1 }, packSize: PACK_SIZE, compressionLevel: 0 },
+    { cacheDir: join(tmp.dir, 'cache'), sealThreads: 0, limits: { indexEvery } },
+  );
+  open.push(repo);
+  return repo;
+}
+
+describe('packs of small blobs', () => {
+  it('stay within the pack size plus one blob, header included', async () => {
+    const backend = new MemoryBackend();
+    const repo = await smallRepo(backend, 50_000);
+    const blobs = Array.from({ length: 3000 }, () => randomBytes(40));
+    for (const b of blobs) await repo.saveBlob('data', b);
+    await repo.flush();
+    const sizes: number[] = [];
+    for await (const f of backend.list('data')) sizes.push(f.size);
+    const stored = Math.max(...blobs.map((b) => b.length)) + 64; // one blob's envelope, generously
+    expect(sizes.length).toBeGreaterThan(3);
+    // All but the last pack were closed by the rule; every pack fits.
+    for (const s of sizes) expect(s).toBeLessThanOrEqual(PACK_SIZE + stored + 64);
+    // Counting only blob bytes would have made packs of ~32 KiB of blobs plus 41 bytes per blob.
+    expect(Math.max(...sizes)).toBeLessThan(PACK_SIZE + (PACK_SIZE / (40 + 28)) * ENTRY_BYTES * 0.5);
+    for (const b of blobs.slice(0, 50)) expect((await repo.loadBlob(repo.blobId(b))).equals(b)).toBe(true);
+  });
+
+  it('are located and deduplicated from uploaded packs before any index file lists them', async () => {
+    const backend = new MemoryBackend();
+    const repo = await smallRepo(backend, 1e9); // no index file before flush
+    const blobs = Array.from({ length: 2000 }, () => randomBytes(40));
+    for (const b of blobs) await repo.saveBlob('data', b);
+    // Wait until the first packs are uploaded (the saver uploads in the background).
+    for (let i = 0; i < 200 && (await packNames(backend)).length < 2; i++) await new Promise((r) => setTimeout(r, 5));
+    expect((await packNames(backend)).length).toBeGreaterThanOrEqual(2);
+    expect(await repo.listIndexFiles()).toEqual(new Set());
+    const first = repo.blobId(blobs[0]!);
+    const loc = await repo.lookup(first);
+    expect(loc).toBeDefined();
+    expect(loc!.id).toBe(first);
+    expect(loc!.type).toBe('data');
+    expect(loc!.rawLength).toBe(40);
+    expect((await repo.readBlob(loc!)).equals(blobs[0]!)).toBe(true);
+    const again = await repo.saveBlob('data', blobs[0]!);
+    expect(again.added).toBe(false);
+    await repo.flush();
+    expect((await repo.lookup(first))!.packId).toBe(loc!.packId);
+  });
+});
