@@ -233,7 +233,7 @@ export class IndexCache {
         for (const b of p.blobs) {
           const key = fromHex(b.id);
           if (!this.blobs.doesExist(key)) {
-            this.blobs.put(key, sealValue(key, encodeLocation({ ...b, packId: p.id })));
+            this.blobs.put(key, sealValue(key, encodeLocation({ type: b.type, id: b.id, packId: p.id, offset: b.offset, length: b.length, rawLength: b.rawLength })));
           }
         }
       }

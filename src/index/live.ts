@@ -313,7 +313,8 @@ export class LiveIndex {
 
   /** Entry `e` as a {@link BlobLocation}. */
   location(e: number): BlobLocation {
-    return { ...this.entry(e), packId: this.packId(this.packOf(e)) };
+    // A literal, not a spread: spread objects can each get their own V8 hidden class.
+    return { type: this.type(e), id: this.id(e), packId: this.packId(this.packOf(e)), offset: this.offset(e), length: this.length(e), rawLength: this.rawLength(e) };
   }
 
   /** The next listed copy of entry `e`'s blob (in another listing), or −1. */

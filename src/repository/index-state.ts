@@ -111,7 +111,7 @@ export async function loadIndexState(repo: Repository, concurrency = 8): Promise
       const sorted = [...p.blobs].sort((a, b) => a.offset - b.offset);
       packs.set(p.id, { id: p.id, size: p.size, blobs: sorted, indexFiles: [fid] });
       for (const b of sorted) {
-        const loc: BlobLocation = { ...b, packId: p.id };
+        const loc: BlobLocation = { type: b.type, id: b.id, packId: p.id, offset: b.offset, length: b.length, rawLength: b.rawLength };
         const list = blobs.get(b.id);
         if (list) list.push(loc);
         else blobs.set(b.id, [loc]);
