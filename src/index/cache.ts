@@ -5,12 +5,13 @@
  * does not grow with the number of blobs in the repository.
  *
  * Databases:
- * - `blobs`: key = blob id (32 bytes) → pack id (32) || offset (u32 LE) || length (u32 LE)
- *   || raw_length (u32 LE) || type (u8) || check (8 bytes: BLAKE3(key || the 45 bytes
- *   before)[0..8]). A value whose check fails (bit rot in the cache file) makes the cache
- *   report itself damaged; the repository then rebuilds it from the index files, so a
- *   damaged cache can never make a snapshot reference a blob that is not stored.
- *
+ * - `blobs`: key = blob id (32 bytes) → pack number (u32 LE) || offset (u32 LE) || length
+ *   (u32 LE) || raw_length (u32 LE) || type (u8) || check (8 bytes: BLAKE3(key || the 17
+ *   bytes before)[0..8]). 25 bytes instead of the 32-byte pack id: a cache of 1M small-file
+ *   blobs is about a third smaller in its B-tree pages, which a snapshot touches at random.
+ *   A value whose check fails (bit rot in the cache file) makes the cache report itself
+ *   damaged; the repository then rebuilds it from the index files, so a damaged cache can
+ *   never make a snapshot reference a blob that is not stored.
  * lmdb-js crashes the process (SIGSEGV) on a file with a damaged meta page, so
  * {@link IndexCache.open} checks both meta pages and the lock file's magic first. A bit
  * flipped in a B-tree page can still crash it (SIGBUS, seen in test/stress/bitrot.test.ts):
@@ -19,7 +20,9 @@
  * command, and the next one rebuilds the cache. (LMDB errors that are thrown instead, such
  * as "page not found", and blobs missing from a damaged cache are handled by the
  * repository, which rebuilds the cache.)
- * - `packs`: key = pack id (32 bytes) → size (f64 LE, bytes)
+ * - `packs`: key = pack id (32 bytes) → size (f64 LE, bytes) || pack number (u32 LE)
+ * - `packNumbers`: key = pack number (u32 BE) → pack id (32 bytes) || check (8 bytes:
+ *   BLAKE3(key || pack id)[0..8]); numbers are given out from 0 in merge order
  * - `indexes`: key = index file id (32 bytes) → empty (the index files merged so far)
  * - `meta`: `format` → 1
  */
@@ -47,10 +50,11 @@ export interface BlobLocation {
   rawLength: number;
 }
 
-const CACHE_FORMAT = 2;
+const CACHE_FORMAT = 3;
 const EMPTY = Buffer.alloc(0);
 
-const VALUE_BYTES = 45;
+/** Bytes of a `blobs` value before its check: pack number, offset, length, raw length, type. */
+const VALUE_BYTES = 17;
 const CHECK_BYTES = 8;
 
 /**
@@ -60,9 +64,16 @@ const CHECK_BYTES = 8;
  */
 const checker = Blake3Hasher.newDeriveKey('clawback index cache v1');
 
-function check(key: Buffer, value: Buffer): Buffer {
+function check(key: Buffer, value: Buffer, length = VALUE_BYTES): Buffer {
   checker.reset();
-  return checker.update(key).update(value.subarray(0, VALUE_BYTES)).digestBuffer().subarray(0, CHECK_BYTES);
+  return checker.update(key).update(value.subarray(0, length)).digestBuffer().subarray(0, CHECK_BYTES);
+}
+
+/** The `packNumbers` key of pack number `n` (big-endian: keys sort by number). */
+function packNumberKey(n: number): Buffer {
+  const k = Buffer.alloc(4);
+  k.writeUInt32BE(n, 0);
+  return k;
 }
 
 export { CacheDamagedError };
@@ -99,13 +110,13 @@ export function lmdbFilesLookSane(dir: string, pageSize = 4096): boolean {
   return true;
 }
 
-function encodeLocation(l: BlobLocation): Buffer {
+function encodeLocation(l: Omit<BlobLocation, 'packId'>, packNumber: number): Buffer {
   const v = Buffer.alloc(VALUE_BYTES + CHECK_BYTES);
-  v.write(l.packId, 0, 32, 'hex');
-  v.writeUInt32LE(l.offset, 32);
-  v.writeUInt32LE(l.length, 36);
-  v.writeUInt32LE(l.rawLength, 40);
-  v[44] = l.type === 'data' ? 0 : 1;
+  v.writeUInt32LE(packNumber, 0);
+  v.writeUInt32LE(l.offset, 4);
+  v.writeUInt32LE(l.length, 8);
+  v.writeUInt32LE(l.rawLength, 12);
+  v[16] = l.type === 'data' ? 0 : 1;
   return v;
 }
 
@@ -114,15 +125,8 @@ function sealValue(key: Buffer, v: Buffer): Buffer {
   return v;
 }
 
-function decodeLocation(id: BlobId, v: Buffer): BlobLocation {
-  return {
-    id,
-    packId: toHex(v.subarray(0, 32)),
-    offset: v.readUInt32LE(32),
-    length: v.readUInt32LE(36),
-    rawLength: v.readUInt32LE(40),
-    type: v[44] === 0 ? 'data' : 'tree',
-  };
+function decodeLocation(id: BlobId, packId: FileId, v: Buffer): BlobLocation {
+  return { id, type: v[16] === 0 ? 'data' : 'tree', packId, offset: v.readUInt32LE(4), length: v.readUInt32LE(8), rawLength: v.readUInt32LE(12) };
 }
 
 /** An open LMDB index cache. */
@@ -131,6 +135,11 @@ export class IndexCache {
   private readonly blobs: Database<Buffer, Buffer>;
   private readonly packs: Database<Buffer, Buffer>;
   private readonly indexes: Database<Buffer, Buffer>;
+  private readonly packNumbers: Database<Buffer, Buffer>;
+  /** Pack ids by number, as read so far (a repository has thousands of packs, not millions). */
+  private readonly packIds: FileId[] = [];
+  /** The next pack number to give out; read from `packNumbers` on first use. */
+  private nextPackNumber: number | undefined;
   readonly path: string;
   /** This process's user record (see {@link addUser}). */
   private marker: string | undefined;
@@ -142,6 +151,42 @@ export class IndexCache {
     this.blobs = root.openDB<Buffer, Buffer>({ name: 'blobs', ...opts });
     this.packs = root.openDB<Buffer, Buffer>({ name: 'packs', ...opts });
     this.indexes = root.openDB<Buffer, Buffer>({ name: 'indexes', ...opts });
+    this.packNumbers = root.openDB<Buffer, Buffer>({ name: 'packNumbers', ...opts });
+  }
+
+  /**
+   * The id of pack number `n`.
+   * @throws CacheDamagedError when the number is unknown or its entry fails its check.
+   */
+  private packIdOf(n: number): FileId {
+    const known = this.packIds[n];
+    if (known !== undefined) return known;
+    const key = packNumberKey(n);
+    const v = this.packNumbers.getBinary(key);
+    if (v === undefined || v.length !== 32 + CHECK_BYTES || !check(key, v, 32).equals(v.subarray(32))) throw new CacheDamagedError(this.path);
+    return (this.packIds[n] = toHex(v.subarray(0, 32)));
+  }
+
+  /** The number of pack `packKey`, giving it the next one if it has none; inside a transaction. */
+  private packNumberOf(packKey: Buffer, size: number): number {
+    const known = this.packs.getBinary(packKey);
+    if (known !== undefined && known.length === 12) return known.readUInt32LE(8);
+    if (this.nextPackNumber === undefined) {
+      let last = -1;
+      for (const k of this.packNumbers.getKeys({ reverse: true, limit: 1 })) last = (k as Buffer).readUInt32BE(0);
+      this.nextPackNumber = last + 1;
+    }
+    const n = this.nextPackNumber++;
+    const v = Buffer.alloc(12);
+    v.writeDoubleLE(size, 0);
+    v.writeUInt32LE(n, 8);
+    this.packs.put(packKey, v);
+    const key = packNumberKey(n);
+    const id = Buffer.alloc(32 + CHECK_BYTES);
+    packKey.copy(id, 0);
+    check(key, id, 32).copy(id, 32);
+    this.packNumbers.put(key, id);
+    return n;
   }
 
   /**
@@ -188,7 +233,7 @@ export class IndexCache {
     const v = this.blobs.getBinary(key);
     if (v === undefined) return undefined;
     if (v.length !== VALUE_BYTES + CHECK_BYTES || !check(key, v).equals(v.subarray(VALUE_BYTES))) throw new CacheDamagedError(this.path);
-    return decodeLocation(id, v);
+    return decodeLocation(id, this.packIdOf(v.readUInt32LE(0)), v);
   }
 
   /**
@@ -220,36 +265,38 @@ export class IndexCache {
    * Takes a decoded file or, cheaper for big files, a scanned one (raw blob records).
    */
   addIndexFile(fileId: FileId, idx: IndexFile | ScannedIndex): void {
-    this.root.transactionSync(() => {
-      for (const p of idx.packs) {
-        const size = Buffer.alloc(8);
-        size.writeDoubleLE(p.size, 0);
-        const packKey = fromHex(p.id);
-        this.packs.put(packKey, size);
-        if ('records' in p) {
-          this.addRecords(packKey, p.records);
-          continue;
-        }
-        for (const b of p.blobs) {
-          const key = fromHex(b.id);
-          if (!this.blobs.doesExist(key)) {
-            this.blobs.put(key, sealValue(key, encodeLocation({ type: b.type, id: b.id, packId: p.id, offset: b.offset, length: b.length, rawLength: b.rawLength })));
+    const numbered = this.nextPackNumber;
+    try {
+      this.root.transactionSync(() => {
+        for (const p of idx.packs) {
+          const packKey = fromHex(p.id);
+          const n = this.packNumberOf(packKey, p.size);
+          if ('records' in p) {
+            this.addRecords(n, p.records);
+            continue;
+          }
+          for (const b of p.blobs) {
+            const key = fromHex(b.id);
+            if (!this.blobs.doesExist(key)) this.blobs.put(key, sealValue(key, encodeLocation(b, n)));
           }
         }
-      }
-      this.indexes.put(fromHex(fileId), EMPTY);
-    });
+        this.indexes.put(fromHex(fileId), EMPTY);
+      });
+    } catch (err) {
+      this.nextPackNumber = numbered; // the numbers given out were rolled back
+      throw err;
+    }
   }
 
-  /** Adds raw index records (see `scanIndex`) of pack `packKey`; inside a transaction. */
-  private addRecords(packKey: Buffer, records: Buffer): void {
+  /** Adds raw index records (see `scanIndex`) of pack number `n`; inside a transaction. */
+  private addRecords(n: number, records: Buffer): void {
     for (let r = 0; r < records.length; r += INDEX_RECORD_BYTES) {
       const key = records.subarray(r + RECORD_ID_OFFSET, r + INDEX_RECORD_BYTES);
       if (this.blobs.doesExist(key)) continue;
       const v = Buffer.allocUnsafe(VALUE_BYTES + CHECK_BYTES);
-      packKey.copy(v, 0);
-      records.copy(v, 32, r + 1, r + 13); // offset, length, raw length: u32 LE each, as in the value
-      v[44] = records[r]!; // type: 0 data, 1 tree
+      v.writeUInt32LE(n, 0);
+      records.copy(v, 4, r + 1, r + 13); // offset, length, raw length: u32 LE each, as in the value
+      v[16] = records[r]!; // type: 0 data, 1 tree
       this.blobs.put(key, sealValue(key, v));
     }
   }
@@ -260,6 +307,9 @@ export class IndexCache {
     this.indexes.clearSync();
     this.blobs.clearSync();
     this.packs.clearSync();
+    this.packNumbers.clearSync();
+    this.packIds.length = 0;
+    this.nextPackNumber = undefined;
   }
 
   /** Every indexed blob, in id order. */
@@ -268,7 +318,7 @@ export class IndexCache {
       const k = key as Buffer;
       const v = value as Buffer;
       if (v.length !== VALUE_BYTES + CHECK_BYTES || !check(k, v).equals(v.subarray(VALUE_BYTES))) throw new CacheDamagedError(this.path);
-      yield decodeLocation(toHex(k), v);
+      yield decodeLocation(toHex(k), this.packIdOf(v.readUInt32LE(0)), v);
     }
   }
 

@@ -121,8 +121,30 @@ describe('repository', () => {
     const db = env.openDB<Buffer, Buffer>({ name: 'blobs', keyEncoding: 'binary', encoding: 'binary' });
     const key = Buffer.from(id, 'hex');
     const v = Buffer.from(db.getBinary(key)!);
-    v[33] = v[33]! ^ 1; // flip a bit of the offset
+    v[5] = v[5]! ^ 1; // flip a bit of the offset
     await db.put(key, v);
+    await env.close();
+    const r2 = await openRepository(be, { cacheDir });
+    expect((await r2.loadBlob(id)).toString()).toBe('some content');
+    await r2.close();
+  });
+
+  it('a damaged pack number entry is detected and the cache rebuilt', async () => {
+    const be = new MemoryBackend();
+    const cacheDir = join(tmp.dir, 'c');
+    const repo = await initRepository(be, { password: undefined, ...FAST_INIT }, { cacheDir });
+    const id = (await repo.saveBlob('data', Buffer.from('some content'))).id;
+    await repo.flush();
+    const path = join(repo.cachePath, 'index');
+    await repo.close();
+    const { open } = await import('lmdb');
+    const env = open({ path, maxDbs: 8 });
+    const db = env.openDB<Buffer, Buffer>({ name: 'packNumbers', keyEncoding: 'binary', encoding: 'binary' });
+    const keys = [...db.getKeys()] as Buffer[];
+    expect(keys.length).toBe(1);
+    const v = Buffer.from(db.getBinary(keys[0]!)!);
+    v[3] = v[3]! ^ 0x10; // flip a bit of the pack id
+    await db.put(keys[0]!, v);
     await env.close();
     const r2 = await openRepository(be, { cacheDir });
     expect((await r2.loadBlob(id)).toString()).toBe('some content');
