@@ -9,9 +9,10 @@ import { deriveKeyEarly } from './early-key.js';
 
 // V8 lets a heap grow to up to 4× what survived its last full collection before collecting
 // again; a snapshot allocates per file and keeps little, so most of that is dead objects.
-// Growing by 1.5× instead (every isolate, workers included) cut peak RSS by 17 % on 200,000
-// small files and 12 % on the kernel tree at no measurable time (docs/PERFORMANCE.md).
-setFlagsFromString('--heap-growing-percent=50');
+// Growing by 2× instead (every isolate, workers included) cut peak RSS by 4–10 % on the
+// kernel tree and 200,000 small files at no measurable time; 1.5× saved a little more but
+// cost about 5 % on the kernel's next-version snapshot (docs/PERFORMANCE.md).
+setFlagsFromString('--heap-growing-percent=100');
 
 // Start the repository's key derivation before loading the rest of the CLI (early-key.ts).
 deriveKeyEarly(process.argv.slice(2), process.env, homedir(), process.cwd());

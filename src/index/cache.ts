@@ -136,10 +136,12 @@ export class IndexCache {
   private readonly packs: Database<Buffer, Buffer>;
   private readonly indexes: Database<Buffer, Buffer>;
   private readonly packNumbers: Database<Buffer, Buffer>;
-  /** Pack ids by number, as read so far (a repository has thousands of packs, not millions). */
-  private readonly packIds: FileId[] = [];
-  /** The next pack number to give out; read from `packNumbers` on first use. */
-  private nextPackNumber: number | undefined;
+  /**
+   * `packNumbers` entries as last read, by number, with the id in hex: a read that finds the
+   * same 40 bytes skips the check and the hex conversion. Never trusted without that read:
+   * another process sharing the cache may clear it and number the packs anew.
+   */
+  private readonly packIds: ({ raw: Buffer; id: FileId } | undefined)[] = [];
   readonly path: string;
   /** This process's user record (see {@link addUser}). */
   private marker: string | undefined;
@@ -159,24 +161,30 @@ export class IndexCache {
    * @throws CacheDamagedError when the number is unknown or its entry fails its check.
    */
   private packIdOf(n: number): FileId {
-    const known = this.packIds[n];
-    if (known !== undefined) return known;
     const key = packNumberKey(n);
     const v = this.packNumbers.getBinary(key);
+    const seen = this.packIds[n];
+    if (seen !== undefined && v !== undefined && seen.raw.equals(v)) return seen.id;
     if (v === undefined || v.length !== 32 + CHECK_BYTES || !check(key, v, 32).equals(v.subarray(32))) throw new CacheDamagedError(this.path);
-    return (this.packIds[n] = toHex(v.subarray(0, 32)));
+    const id = toHex(v.subarray(0, 32));
+    this.packIds[n] = { raw: v, id };
+    return id;
   }
 
-  /** The number of pack `packKey`, giving it the next one if it has none; inside a transaction. */
-  private packNumberOf(packKey: Buffer, size: number): number {
+  /**
+   * The number of pack `packKey`, giving it the next free one if it has none. Inside a write
+   * transaction, which LMDB serializes across processes: the next number is read there,
+   * never remembered from an earlier transaction (another process may have numbered packs
+   * since). `next` carries the next free number within this transaction.
+   */
+  private packNumberOf(packKey: Buffer, size: number, next: { n?: number }): number {
     const known = this.packs.getBinary(packKey);
     if (known !== undefined && known.length === 12) return known.readUInt32LE(8);
-    if (this.nextPackNumber === undefined) {
-      let last = -1;
-      for (const k of this.packNumbers.getKeys({ reverse: true, limit: 1 })) last = (k as Buffer).readUInt32BE(0);
-      this.nextPackNumber = last + 1;
+    if (next.n === undefined) {
+      next.n = 0;
+      for (const k of this.packNumbers.getKeys({ reverse: true, limit: 1 })) next.n = (k as Buffer).readUInt32BE(0) + 1;
     }
-    const n = this.nextPackNumber++;
+    const n = next.n++;
     const v = Buffer.alloc(12);
     v.writeDoubleLE(size, 0);
     v.writeUInt32LE(n, 8);
@@ -265,27 +273,22 @@ export class IndexCache {
    * Takes a decoded file or, cheaper for big files, a scanned one (raw blob records).
    */
   addIndexFile(fileId: FileId, idx: IndexFile | ScannedIndex): void {
-    const numbered = this.nextPackNumber;
-    try {
-      this.root.transactionSync(() => {
-        for (const p of idx.packs) {
-          const packKey = fromHex(p.id);
-          const n = this.packNumberOf(packKey, p.size);
-          if ('records' in p) {
-            this.addRecords(n, p.records);
-            continue;
-          }
-          for (const b of p.blobs) {
-            const key = fromHex(b.id);
-            if (!this.blobs.doesExist(key)) this.blobs.put(key, sealValue(key, encodeLocation(b, n)));
-          }
+    this.root.transactionSync(() => {
+      const next: { n?: number } = {};
+      for (const p of idx.packs) {
+        const packKey = fromHex(p.id);
+        const n = this.packNumberOf(packKey, p.size, next);
+        if ('records' in p) {
+          this.addRecords(n, p.records);
+          continue;
         }
-        this.indexes.put(fromHex(fileId), EMPTY);
-      });
-    } catch (err) {
-      this.nextPackNumber = numbered; // the numbers given out were rolled back
-      throw err;
-    }
+        for (const b of p.blobs) {
+          const key = fromHex(b.id);
+          if (!this.blobs.doesExist(key)) this.blobs.put(key, sealValue(key, encodeLocation(b, n)));
+        }
+      }
+      this.indexes.put(fromHex(fileId), EMPTY);
+    });
   }
 
   /** Adds raw index records (see `scanIndex`) of pack number `n`; inside a transaction. */
@@ -308,8 +311,6 @@ export class IndexCache {
     this.blobs.clearSync();
     this.packs.clearSync();
     this.packNumbers.clearSync();
-    this.packIds.length = 0;
-    this.nextPackNumber = undefined;
   }
 
   /** Every indexed blob, in id order. */
