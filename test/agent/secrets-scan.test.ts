@@ -7,24 +7,17 @@
  */
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createSnapshot } from '../../src/archiver/create-snapshot.js';
 import { createAgentSnapshot } from '../../src/agent/create.js';
 import { restoreInPlace } from '../../src/agent/inplace.js';
 import { LocalBackend } from '../../src/backend/local.js';
 import { initRepository, type Repository } from '../../src/repository/repository.js';
-import { FAST_INIT, makeTmp } from '../helpers/tmp.js';
+import { FAST_INIT, useTmp } from '../helpers/tmp.js';
 import { buildHermes, buildNemoClawSandbox, buildOpenClaw, SECRETS } from './fixtures.js';
 import { builtin, treeListing } from './helpers.js';
 
-let tmp: { dir: string; cleanup: () => Promise<void> };
-
-beforeEach(async () => {
-  tmp = await makeTmp('clawback-secrets-');
-});
-afterEach(async () => {
-  await tmp.cleanup();
-});
+const tmp = useTmp('clawback-secrets-');
 
 async function allFiles(dir: string): Promise<string[]> {
   const out: string[] = [];

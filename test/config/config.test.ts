@@ -1,11 +1,11 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ClawbackError } from '../../src/errors.js';
 import { substituteEnv } from '../../src/config/env.js';
 import { configFileFor, defaultConfigPath, loadConfig, parseConfigText } from '../../src/config/load.js';
 import { commandRepository, withConfigDefaults, withJobSettings } from '../../src/config/overlay.js';
-import { makeTmp } from '../helpers/tmp.js';
+import { useTmp } from '../helpers/tmp.js';
 
 function usageError(fn: () => unknown): ClawbackError {
   let err: unknown;
@@ -224,13 +224,7 @@ describe('finding the config file', () => {
     expect(defaultConfigPath({ HOME })).toBe('/home/u/.config/clawback/config.json5');
   });
 
-  let tmp: { dir: string; cleanup: () => Promise<void> };
-  beforeEach(async () => {
-    tmp = await makeTmp('clawback-config-');
-  });
-  afterEach(async () => {
-    await tmp.cleanup();
-  });
+  const tmp = useTmp('clawback-config-');
 
   it('a missing default file is no config; a missing named file is an error', async () => {
     expect(loadConfig({ env: { HOME: tmp.dir }, cwd: tmp.dir }).format).toBe('none');

@@ -6,23 +6,16 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { MemoryBackend } from '../../src/backend/mem.js';
 import { createSnapshot } from '../../src/archiver/create-snapshot.js';
 import { copySnapshots } from '../../src/copier/copy.js';
 import { initRepository, type Repository } from '../../src/repository/repository.js';
 import { listSnapshots, saveSnapshot } from '../../src/snapshot/store.js';
-import { FAST_INIT, makeTmp } from '../helpers/tmp.js';
+import { FAST_INIT, useTmp } from '../helpers/tmp.js';
 
-let tmp: { dir: string; cleanup: () => Promise<void> };
 const open: Repository[] = [];
-beforeEach(async () => {
-  tmp = await makeTmp();
-});
-afterEach(async () => {
-  for (const r of open.splice(0)) await r.close();
-  await tmp.cleanup();
-});
+const tmp = useTmp('clawback-test-', { close: open });
 
 async function repo(extra: Record<string, unknown> = {}): Promise<Repository> {
   const r = await initRepository(new MemoryBackend(), { password: 'pw', ...FAST_INIT, ...extra }, { cacheDir: join(tmp.dir, `cache${open.length}`) });

@@ -1,4 +1,4 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -9,17 +9,10 @@ import { restoreTree } from '../../src/restorer/restorer.js';
 import { copySnapshots } from '../../src/copier/copy.js';
 import { listSnapshots } from '../../src/snapshot/store.js';
 import { snapshotFs } from '../helpers/compare.js';
-import { FAST_INIT, makeTmp } from '../helpers/tmp.js';
+import { FAST_INIT, useTmp } from '../helpers/tmp.js';
 
-let tmp: { dir: string; cleanup: () => Promise<void> };
 const open: Repository[] = [];
-beforeEach(async () => {
-  tmp = await makeTmp();
-});
-afterEach(async () => {
-  for (const r of open.splice(0)) await r.close();
-  await tmp.cleanup();
-});
+const tmp = useTmp('clawback-test-', { close: open });
 
 async function repo(extra: Record<string, unknown> = {}, password: string | undefined = 'pw'): Promise<Repository> {
   const r = await initRepository(new MemoryBackend(), { password, ...FAST_INIT, ...extra }, { cacheDir: join(tmp.dir, `cache${open.length}`) });

@@ -2,7 +2,7 @@
  * SealPool.imageDatabase: a blob worker images a SQLite database in a read transaction it
  * holds, cuts, hashes and seals the image where it lies, and checks it in that transaction.
  */
-import { afterAll, beforeAll, beforeEach, afterEach, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import Database from 'better-sqlite3';
 import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -11,24 +11,20 @@ import { SealPool } from '../../src/repository/seal-pool.js';
 import { aesCipher, openEnvelope } from '../../src/crypto/envelope.js';
 import { blobId } from '../../src/crypto/hash.js';
 import { createChunker } from '../../src/chunker/index.js';
-import { makeTmp } from '../helpers/tmp.js';
+import { useTmp } from '../helpers/tmp.js';
 
 const key = randomBytes(32);
 const hashKey = randomBytes(32);
 const cipher = aesCipher(key);
 const chunker = createChunker({ algorithm: 'fixed', size: 4096 }, Buffer.alloc(32));
 let pool: SealPool;
-let tmp: { dir: string; cleanup: () => Promise<void> };
+const tmp = useTmp('clawback-image-');
 
 beforeAll(() => {
   process.env['SQLITE_USE_URI'] ??= '1'; // as the CLI sets it: quiet databases open immutable
   pool = new SealPool(cipher, key, hashKey, 3, 2);
 });
 afterAll(() => pool.close());
-beforeEach(async () => {
-  tmp = await makeTmp('clawback-image-');
-});
-afterEach(() => tmp.cleanup());
 
 /** A rollback-journal database of `rows` rows; quiet (untouched for over a second) unless `live`. */
 async function makeDb(path: string, rows: number, live = false): Promise<void> {

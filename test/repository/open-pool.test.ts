@@ -3,7 +3,7 @@
  * INTEGRITY message and details for every kind of damage; handler results, errors and task
  * order come back as documented.
  */
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { MemoryBackend } from '../../src/backend/mem.js';
@@ -11,15 +11,9 @@ import { initRepository, type Repository } from '../../src/repository/repository
 import type { OpenPool } from '../../src/repository/open-pool.js';
 import type { BlobLocation } from '../../src/index/cache.js';
 import { ClawbackError } from '../../src/errors.js';
-import { FAST_INIT, makeTmp } from '../helpers/tmp.js';
+import { FAST_INIT, useTmp } from '../helpers/tmp.js';
 
-let tmp: { dir: string; cleanup: () => Promise<void> };
-beforeEach(async () => {
-  tmp = await makeTmp();
-});
-afterEach(async () => {
-  await tmp.cleanup();
-});
+const tmp = useTmp();
 
 /** Handler: op 'open' returns a copy of every blob's plaintext; 'order' records calls; 'fs' fails like a system call; 'exit' kills the worker. */
 const TEST_HANDLER = `(function () {

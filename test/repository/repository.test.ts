@@ -1,4 +1,4 @@
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fc, test as fcTest } from '@fast-check/vitest';
 import { mkdtemp, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -13,15 +13,9 @@ import { aesCipher, noneCipher, openEnvelope } from '../../src/crypto/envelope.j
 import { ClawbackError } from '../../src/errors.js';
 import { blobId } from '../../src/crypto/hash.js';
 import { chunkBuffer, createChunker } from '../../src/chunker/index.js';
-import { FAST_INIT, makeTmp } from '../helpers/tmp.js';
+import { FAST_INIT, useTmp } from '../helpers/tmp.js';
 
-let tmp: { dir: string; cleanup: () => Promise<void> };
-beforeEach(async () => {
-  tmp = await makeTmp();
-});
-afterEach(async () => {
-  await tmp.cleanup();
-});
+const tmp = useTmp();
 
 describe('repository', () => {
   it('init then open with the right password; wrong password fails with WRONG_PASSWORD and writes nothing', async () => {
@@ -108,7 +102,12 @@ describe('repository', () => {
     await r2.close();
   });
 
-  it('a damaged cache entry (bit rot in a value) is detected and the cache rebuilt', async () => {
+  /**
+   * Saves one blob, closes the repository, lets `damage` change the cache's LMDB table `table`
+   * (given the blob's key), and checks that a reopened repository still loads the blob: the
+   * damage is detected by the entry's check and the cache rebuilt from the repository's index.
+   */
+  async function expectCacheDamageRepaired(table: string, damage: (db: import('lmdb').Database<Buffer, Buffer>, blobKey: Buffer) => Promise<void>): Promise<void> {
     const be = new MemoryBackend();
     const cacheDir = join(tmp.dir, 'c');
     const repo = await initRepository(be, { password: undefined, ...FAST_INIT }, { cacheDir });
@@ -118,37 +117,29 @@ describe('repository', () => {
     await repo.close();
     const { open } = await import('lmdb');
     const env = open({ path, maxDbs: 8 });
-    const db = env.openDB<Buffer, Buffer>({ name: 'blobs', keyEncoding: 'binary', encoding: 'binary' });
-    const key = Buffer.from(id, 'hex');
-    const v = Buffer.from(db.getBinary(key)!);
-    v[5] = v[5]! ^ 1; // flip a bit of the offset
-    await db.put(key, v);
+    await damage(env.openDB<Buffer, Buffer>({ name: table, keyEncoding: 'binary', encoding: 'binary' }), Buffer.from(id, 'hex'));
     await env.close();
     const r2 = await openRepository(be, { cacheDir });
     expect((await r2.loadBlob(id)).toString()).toBe('some content');
     await r2.close();
+  }
+
+  it('a damaged cache entry (bit rot in a value) is detected and the cache rebuilt', async () => {
+    await expectCacheDamageRepaired('blobs', async (db, key) => {
+      const v = Buffer.from(db.getBinary(key)!);
+      v[5] = v[5]! ^ 1; // flip a bit of the offset
+      await db.put(key, v);
+    });
   });
 
   it('a damaged pack number entry is detected and the cache rebuilt', async () => {
-    const be = new MemoryBackend();
-    const cacheDir = join(tmp.dir, 'c');
-    const repo = await initRepository(be, { password: undefined, ...FAST_INIT }, { cacheDir });
-    const id = (await repo.saveBlob('data', Buffer.from('some content'))).id;
-    await repo.flush();
-    const path = join(repo.cachePath, 'index');
-    await repo.close();
-    const { open } = await import('lmdb');
-    const env = open({ path, maxDbs: 8 });
-    const db = env.openDB<Buffer, Buffer>({ name: 'packNumbers', keyEncoding: 'binary', encoding: 'binary' });
-    const keys = [...db.getKeys()] as Buffer[];
-    expect(keys.length).toBe(1);
-    const v = Buffer.from(db.getBinary(keys[0]!)!);
-    v[3] = v[3]! ^ 0x10; // flip a bit of the pack id
-    await db.put(keys[0]!, v);
-    await env.close();
-    const r2 = await openRepository(be, { cacheDir });
-    expect((await r2.loadBlob(id)).toString()).toBe('some content');
-    await r2.close();
+    await expectCacheDamageRepaired('packNumbers', async (db) => {
+      const keys = [...db.getKeys()] as Buffer[];
+      expect(keys.length).toBe(1);
+      const v = Buffer.from(db.getBinary(keys[0]!)!);
+      v[3] = v[3]! ^ 0x10; // flip a bit of the pack id
+      await db.put(keys[0]!, v);
+    });
   });
 
   it('key add/remove/list: a second password opens; the last key cannot be removed', async () => {

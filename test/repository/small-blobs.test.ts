@@ -6,21 +6,14 @@
  */
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { MemoryBackend } from '../../src/backend/mem.js';
 import { ENTRY_BYTES } from '../../src/pack/format.js';
 import { initRepository, type Repository } from '../../src/repository/repository.js';
-import { makeTmp } from '../helpers/tmp.js';
+import { useTmp } from '../helpers/tmp.js';
 
-let tmp: { dir: string; cleanup: () => Promise<void> };
 const open: Repository[] = [];
-beforeEach(async () => {
-  tmp = await makeTmp();
-});
-afterEach(async () => {
-  for (const r of open.splice(0)) await r.close();
-  await tmp.cleanup();
-});
+const tmp = useTmp('clawback-test-', { close: open });
 
 const PACK_SIZE = 32 * 1024;
 

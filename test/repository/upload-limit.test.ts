@@ -5,12 +5,12 @@
  */
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { Backend, FileInfo, FileType, Handle, LoadRange, TempFileInfo } from '../../src/backend/backend.js';
 import { MemoryBackend } from '../../src/backend/mem.js';
 import { Context, S3_UPLOADS } from '../../src/cli/context.js';
 import { initRepository, type Repository } from '../../src/repository/repository.js';
-import { makeTmp } from '../helpers/tmp.js';
+import { useTmp } from '../helpers/tmp.js';
 
 /** A backend whose pack saves wait until the test releases them, counting how many wait at once. */
 class GatedBackend implements Backend {
@@ -57,15 +57,8 @@ class GatedBackend implements Backend {
   }
 }
 
-let tmp: { dir: string; cleanup: () => Promise<void> };
 const open: Repository[] = [];
-beforeEach(async () => {
-  tmp = await makeTmp();
-});
-afterEach(async () => {
-  for (const r of open.splice(0)) await r.close();
-  await tmp.cleanup();
-});
+const tmp = useTmp('clawback-test-', { close: open });
 
 describe('pack uploads in flight', () => {
   for (const uploads of [undefined, 4]) {

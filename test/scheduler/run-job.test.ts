@@ -6,16 +6,10 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ClawbackError } from '../../src/errors.js';
 import { runJob, type JobSteps, type SnapshotOutcome } from '../../src/scheduler/run-job.js';
 import { logFile, readJobState, stateFile, writeJobState, emptyState } from '../../src/scheduler/state.js';
-import { makeTmp } from '../helpers/tmp.js';
+import { useTmp } from '../helpers/tmp.js';
 import { FakeClock } from './fake-clock.js';
 
-let tmp: { dir: string; cleanup: () => Promise<void> };
-beforeEach(async () => {
-  tmp = await makeTmp('clawback-runjob-');
-});
-afterEach(async () => {
-  await tmp.cleanup();
-});
+const tmp = useTmp('clawback-runjob-');
 
 const T0 = Date.parse('2026-03-01T00:00:00.000Z');
 const snap: SnapshotOutcome = { id: 'ab'.repeat(32), source: 'paths:/x', bytesAdded: 10, size: 100, files: 3 };
