@@ -58,6 +58,12 @@ const VALUE_BYTES = 17;
 const CHECK_BYTES = 8;
 
 /**
+ * Most blobs merged in one transaction (see {@link IndexCache.addIndexFile}): bounds the
+ * dirty pages of a merge to about this many leaf pages (8192 × 4 KiB = 32 MiB).
+ */
+export const MERGE_PART_BLOBS = 8192;
+
+/**
  * One hasher for every check, reset each time (reset keeps the derive-key context). A new
  * hasher per entry cost about 2 KiB of native memory each that only a garbage collection
  * (which that memory does not prompt) gave back: hundreds of MiB while a cache was built.
@@ -269,31 +275,55 @@ export class IndexCache {
   }
 
   /**
-   * Merges one index file (all its packs and blobs) in one transaction. First entry wins.
-   * Takes a decoded file or, cheaper for big files, a scanned one (raw blob records).
+   * Merges one index file (all its packs and blobs). First entry wins. Takes a decoded file
+   * or, cheaper for big files, a scanned one (raw blob records).
+   *
+   * A file of more than {@link MERGE_PART_BLOBS} blobs is merged in several transactions,
+   * each taking the blobs whose ids start in one range of first bytes. Random ids inserted in
+   * one transaction dirty nearly every leaf page of a big B-tree, and LMDB keeps a
+   * transaction's dirty pages in malloc'd memory that it reuses but never returns (its
+   * `me_dpages` list): 50,000 ids merged into a cache of 1M blobs held ~100 MB. One range at
+   * a time touches only that range's leaves. Each part gives the file's packs their numbers
+   * in its own transaction (another process may clear and renumber the cache between two
+   * parts), and the file is marked merged in the last part only: an interrupted merge is
+   * merged again, skipping the entries already there.
    */
   addIndexFile(fileId: FileId, idx: IndexFile | ScannedIndex): void {
-    this.root.transactionSync(() => {
-      const next: { n?: number } = {};
-      for (const p of idx.packs) {
-        const packKey = fromHex(p.id);
-        const n = this.packNumberOf(packKey, p.size, next);
-        if ('records' in p) {
-          this.addRecords(n, p.records);
-          continue;
+    let blobs = 0;
+    for (const p of idx.packs) blobs += 'records' in p ? p.records.length / INDEX_RECORD_BYTES : p.blobs.length;
+    const parts = Math.min(256, Math.max(1, Math.ceil(blobs / MERGE_PART_BLOBS)));
+    for (let part = 0; part < parts; part++) {
+      // Blobs whose id's first byte is in [lo, hi).
+      const lo = Math.floor((part * 256) / parts);
+      const hi = Math.floor(((part + 1) * 256) / parts);
+      this.root.transactionSync(() => {
+        const next: { n?: number } = {};
+        for (const p of idx.packs) {
+          const n = this.packNumberOf(fromHex(p.id), p.size, next);
+          if ('records' in p) {
+            this.addRecords(n, p.records, lo, hi);
+            continue;
+          }
+          for (const b of p.blobs) {
+            const first = parseInt(b.id.slice(0, 2), 16);
+            if (first < lo || first >= hi) continue;
+            const key = fromHex(b.id);
+            if (!this.blobs.doesExist(key)) this.blobs.put(key, sealValue(key, encodeLocation(b, n)));
+          }
         }
-        for (const b of p.blobs) {
-          const key = fromHex(b.id);
-          if (!this.blobs.doesExist(key)) this.blobs.put(key, sealValue(key, encodeLocation(b, n)));
-        }
-      }
-      this.indexes.put(fromHex(fileId), EMPTY);
-    });
+        if (part === parts - 1) this.indexes.put(fromHex(fileId), EMPTY);
+      });
+    }
   }
 
-  /** Adds raw index records (see `scanIndex`) of pack number `n`; inside a transaction. */
-  private addRecords(n: number, records: Buffer): void {
+  /**
+   * Adds the raw index records (see `scanIndex`) of pack number `n` whose id's first byte is
+   * in [lo, hi); inside a transaction.
+   */
+  private addRecords(n: number, records: Buffer, lo: number, hi: number): void {
     for (let r = 0; r < records.length; r += INDEX_RECORD_BYTES) {
+      const first = records[r + RECORD_ID_OFFSET]!;
+      if (first < lo || first >= hi) continue;
       const key = records.subarray(r + RECORD_ID_OFFSET, r + INDEX_RECORD_BYTES);
       if (this.blobs.doesExist(key)) continue;
       const v = Buffer.allocUnsafe(VALUE_BYTES + CHECK_BYTES);
