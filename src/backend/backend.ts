@@ -60,7 +60,11 @@ export interface Backend {
   create(): Promise<void>;
   /** True when the container exists and holds a `config` file. */
   isRepository(): Promise<boolean>;
-  /** Stores `data` under `h`. Throws `ALREADY_EXISTS` if present (write-once). */
+  /**
+   * Stores `data` under `h`. Throws `ALREADY_EXISTS` if present (write-once). Keeps no
+   * reference to `data` once the returned promise settles: the caller may reuse the buffer
+   * (pack buffers are pooled).
+   */
   save(h: Handle, data: Uint8Array): Promise<void>;
   /**
    * Returns the bytes of `h`, or of `range` within it. A range past the end is cut at the

@@ -6,12 +6,16 @@ import { fileId } from '../crypto/hash.js';
 import { sealEnvelope, type Cipher } from '../crypto/envelope.js';
 import type { FileId } from '../ids.js';
 import { encodePackHeader, type BlobType, type PackEntry } from './format.js';
+import type { PackBufferPool } from './buffer-pool.js';
 
 /** A finished pack: its bytes, id (BLAKE3 of the bytes) and entries. */
 export interface FinishedPack {
   id: FileId;
+  /** The pack file's bytes: a view of {@link buffer}. */
   bytes: Buffer;
   entries: PackEntry[];
+  /** The writer's whole buffer, to hand back to a {@link PackBufferPool} once `bytes` is written. */
+  buffer: Buffer;
 }
 
 /** Capacity of a writer given no hint, bytes (it grows as needed). */
@@ -30,9 +34,12 @@ export class PackWriter {
   private buf: Buffer;
   private size = 0;
 
-  /** @param capacity bytes to reserve: the expected pack size plus its largest blob. */
-  constructor(capacity = DEFAULT_CAPACITY) {
-    this.buf = Buffer.allocUnsafeSlow(Math.max(1024, capacity));
+  /**
+   * @param capacity bytes to reserve (the expected pack size plus its largest blob), or a
+   *   pool to take a buffer from (see {@link FinishedPack.buffer}).
+   */
+  constructor(capacity: number | PackBufferPool = DEFAULT_CAPACITY) {
+    this.buf = typeof capacity === 'number' ? Buffer.allocUnsafeSlow(Math.max(1024, capacity)) : capacity.take();
   }
 
   /** Stored bytes of blobs so far. */
@@ -69,8 +76,9 @@ export class PackWriter {
     this.reserve(header.length + 4);
     this.buf.set(header, this.size);
     this.buf.writeUInt32LE(header.length, this.size + header.length);
-    const bytes = this.buf.subarray(0, this.size + header.length + 4);
+    const buffer = this.buf;
+    const bytes = buffer.subarray(0, this.size + header.length + 4);
     this.buf = Buffer.alloc(0);
-    return { id: fileId(bytes), bytes, entries: this.entries };
+    return { id: fileId(bytes), bytes, entries: this.entries, buffer };
   }
 }

@@ -13,6 +13,7 @@ import { ClawbackError, isClawbackError } from '../errors.js';
 import { fileId } from '../crypto/hash.js';
 import type { Cipher } from '../crypto/envelope.js';
 import type { BlobId, FileId } from '../ids.js';
+import { PackBufferPool } from '../pack/buffer-pool.js';
 import { PackWriter } from '../pack/writer.js';
 import { ENTRY_BYTES, type BlobType, type PackEntry } from '../pack/format.js';
 import type { IndexedPack } from '../index/format.js';
@@ -86,6 +87,8 @@ export class BlobSaver {
   /** Blobs written in this session and not yet in a committed index file; null = not uploaded. */
   private readonly pending = new Map<BlobId, UploadedPack | null>();
   private readonly writers: Record<BlobType, PackWriter>;
+  /** Pack buffers: one per writer and per upload in flight are ever in use. */
+  private readonly buffers: PackBufferPool;
   private readonly sealing = new Set<Promise<void>>();
   /** Plaintext bytes in the seal pool (at most `sealBytes`; granted first come, first served). */
   private readonly sealRoom: Budget;
@@ -98,6 +101,7 @@ export class BlobSaver {
     this.host = host;
     this.limits = limits;
     this.sealRoom = new Budget(limits.sealBytes);
+    this.buffers = new PackBufferPool(limits.packSize + PACK_HEADROOM, limits.uploads + 1);
     this.writers = { data: this.newWriter(), tree: this.newWriter() };
   }
 
@@ -107,7 +111,7 @@ export class BlobSaver {
    * envelope ({@link PACK_HEADROOM} covers most blobs; beyond it the writer grows).
    */
   private newWriter(): PackWriter {
-    return new PackWriter(this.limits.packSize + PACK_HEADROOM);
+    return new PackWriter(this.buffers);
   }
 
   /** True if `id` is indexed or written in this session. */
@@ -231,7 +235,11 @@ export class BlobSaver {
       .catch((err: unknown) => {
         this.error ??= err;
       })
-      .finally(() => this.uploading.delete(up));
+      .finally(() => {
+        this.uploading.delete(up);
+        // The backend is done with the bytes (Backend.save keeps no reference once settled).
+        this.buffers.give(pack.buffer);
+      });
     this.uploading.add(up);
   }
 
