@@ -29,6 +29,11 @@ export class PackBufferPool {
     return this.free.pop() ?? Buffer.allocUnsafeSlow(this.size);
   }
 
+  /** Lets go of the free buffers (at the end of a session: an idle process keeps none). */
+  drain(): void {
+    this.free.length = 0;
+  }
+
   /**
    * Hands `buf` back for reuse. The caller must not touch it (or any view of it) afterwards.
    * A buffer of another size (a writer that outgrew its buffer) is dropped.

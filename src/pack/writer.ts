@@ -27,19 +27,22 @@ const DEFAULT_CAPACITY = 1 << 20;
  * turns out larger), and the header and trailer are written after them in the same buffer:
  * the finished pack is a view of it, never a concatenated copy, and the writer holds one
  * large buffer instead of one object per blob (a pack of small files has tens of thousands
- * of blobs). Untouched capacity costs address space, not memory.
+ * of blobs). Untouched capacity costs address space, not memory; a buffer from a pool
+ * (see PackBufferPool) was touched by earlier packs and stays resident while in use.
  */
 export class PackWriter {
   readonly entries: PackEntry[] = [];
-  private buf: Buffer;
+  private buf: Buffer = Buffer.alloc(0);
   private size = 0;
+  private readonly source: number | PackBufferPool;
 
   /**
    * @param capacity bytes to reserve (the expected pack size plus its largest blob), or a
-   *   pool to take a buffer from (see {@link FinishedPack.buffer}).
+   *   pool to take a buffer from (see {@link FinishedPack.buffer}). The buffer is taken when
+   *   the first blob arrives: an idle writer holds none.
    */
   constructor(capacity: number | PackBufferPool = DEFAULT_CAPACITY) {
-    this.buf = typeof capacity === 'number' ? Buffer.allocUnsafeSlow(Math.max(1024, capacity)) : capacity.take();
+    this.source = capacity;
   }
 
   /** Stored bytes of blobs so far. */
@@ -54,6 +57,7 @@ export class PackWriter {
 
   /** Makes room for `n` more bytes. */
   private reserve(n: number): void {
+    if (this.buf.length === 0) this.buf = typeof this.source === 'number' ? Buffer.allocUnsafeSlow(Math.max(1024, this.source)) : this.source.take();
     if (this.size + n <= this.buf.length) return;
     const grown = Buffer.allocUnsafeSlow(Math.max(2 * this.buf.length, this.size + n));
     this.buf.copy(grown, 0, 0, this.size);

@@ -283,6 +283,8 @@ export class BlobSaver {
     while (this.uploading.size > 0) await Promise.all(this.uploading);
     this.check();
     await this.writeIndex();
+    // Every pack is written and the writers are idle (holding no buffer): keep none.
+    this.buffers.drain();
     if (this.pending.size !== 0) throw new ClawbackError('INTERNAL', `${this.pending.size} blobs left unindexed after flush`);
   }
 

@@ -35,6 +35,9 @@ describe('pack buffer pool', () => {
     pool.give(Buffer.allocUnsafeSlow(8192)); // another size: dropped
     expect(pool.take()).toBe(a);
     expect(pool.take()).not.toBe(b);
+    pool.give(a);
+    pool.drain(); // the end of a session: nothing kept
+    expect(pool.take()).not.toBe(a);
   });
 
   it('a pack buffer is reused only after its upload settles: every pack reads back intact', async () => {
