@@ -16,7 +16,7 @@ import type { Progress } from '../progress.js';
 import type { Repository } from '../repository/repository.js';
 import { PackCache } from '../repository/pack-cache.js';
 import { encodeTree, decodeTree } from '../tree/codec.js';
-import { makeNode, type TreeNode } from '../tree/node.js';
+import { withBlobs, type TreeNode } from '../tree/node.js';
 import type { SnapshotManifest } from '../snapshot/manifest.js';
 import type { SnapshotEntry } from '../snapshot/selector.js';
 import { listSnapshots, saveSnapshot } from '../snapshot/store.js';
@@ -137,16 +137,13 @@ export async function copySnapshots(src: Repository, dst: Repository, entries: S
     const nodes: TreeNode[] = [];
     for (const node of tree.nodes) {
       if (node.type === 'dir') {
-        // makeNode, not a spread: spread objects can each get their own V8 hidden class.
-        const subtree = await copyTree(node.subtree!);
-        nodes.push(makeNode(node.name, node.type, node.mode, node.mtimeNs, node.ctimeNs, node.inode, node.size, node.content, subtree, node.target));
+        nodes.push(withBlobs(node, node.content, await copyTree(node.subtree!)));
       } else if (node.type === 'file' || node.type === 'sqlite') {
         if (same) {
           for (const b of node.content ?? []) await copyBlob(b, 'data');
           nodes.push(node);
         } else {
-          const content = await rechunk(node);
-          nodes.push(makeNode(node.name, node.type, node.mode, node.mtimeNs, node.ctimeNs, node.inode, node.size, content, node.subtree, node.target));
+          nodes.push(withBlobs(node, await rechunk(node), node.subtree));
         }
         files++;
         bytes += node.size;

@@ -79,6 +79,16 @@ export function makeNode(
   return { name, type, mode, mtimeNs, ctimeNs, inode, size, content, subtree, target };
 }
 
+/**
+ * `node` with other blob references (content of a file or database, subtree of a
+ * directory) and every other field unchanged; built by {@link makeNode}, so it shares the
+ * nodes' hidden class. Used where a tree is rewritten blob by blob (copying between
+ * repositories with other chunker parameters).
+ */
+export function withBlobs(node: TreeNode, content: BlobId[] | undefined, subtree: BlobId | undefined): TreeNode {
+  return makeNode(node.name, node.type, node.mode, node.mtimeNs, node.ctimeNs, node.inode, node.size, content, subtree, node.target);
+}
+
 /** One directory: its entries, sorted by the UTF-8 bytes of their names (see `tree/codec.ts`). */
 export interface Tree {
   nodes: TreeNode[];
