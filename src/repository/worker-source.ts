@@ -69,17 +69,30 @@ function sealOne(input, nonce) {
   }
   return [Buffer.of(codec), Buffer.from(payload)];
 }
+// Nonces (12 random bytes each) are cut from blocks of NONCE_BLOCK random bytes: one
+// randomBytes call per 4096 blobs instead of one per file (a call costs a few µs, as much as
+// sealing a small file's AES). A spent block is replaced, never refilled, so a nonce handed
+// out earlier (still referenced by an envelope not yet copied out) never changes.
+const NONCE_BLOCK = 12 * 4096;
+let nonceBlock = null;
+let nonceAt = NONCE_BLOCK;
+function nextNonce() {
+  if (nonceAt === NONCE_BLOCK) {
+    nonceBlock = randomBytes(NONCE_BLOCK);
+    nonceAt = 0;
+  }
+  return nonceBlock.subarray(nonceAt, (nonceAt += 12));
+}
 // Seals the chunks of lengths lens that lie back to back in buf from pos (only those whose
 // indexes are in the ascending list only, when given): pushes each envelope's pieces to
 // parts and returns the envelopes' lengths.
 function sealChunks(buf, pos, lens, parts, only) {
   const count = only ? only.length : lens.length;
-  const nonces = key ? randomBytes(12 * count) : null;
   const out = [];
   for (let k = 0, j = 0; k < lens.length && j < count; k++) {
     const len = lens[k];
     if (!only || only[j] === k) {
-      const p = sealOne(buf.subarray(pos, pos + len), nonces && nonces.subarray(12 * j, 12 * j + 12));
+      const p = sealOne(buf.subarray(pos, pos + len), key ? nextNonce() : null);
       parts.push(p);
       let n = 0;
       for (const b of p) n += b.length;

@@ -172,6 +172,23 @@ describe('seal pool', () => {
     }
   });
 
+  it('gives every blob its own nonce across the worker\'s blocks of random bytes', async () => {
+    // One worker seals 10,000 blobs, more than one block of 4096 nonces, in batches that
+    // cross a block's end: every envelope opens, and no nonce repeats.
+    const key = Buffer.alloc(32, 7);
+    const cipher = aesCipher(key);
+    const pool = new SealPool(cipher, key, Buffer.alloc(32, 9), 3, 1);
+    try {
+      const inputs = Array.from({ length: 10_000 }, (_, i) => Buffer.from(`blob ${i}`));
+      // The first blob alone, so the later batches of 1024 do not line up with the blocks.
+      const sealed = [await pool.seal(inputs[0]!), ...(await Promise.all(inputs.slice(1).map((d) => pool.seal(d))))];
+      sealed.forEach((s, i) => expect(openEnvelope(cipher, s, 'b', inputs[i]!.length, true)).toEqual(inputs[i]));
+      expect(new Set(sealed.map((s) => s.subarray(0, 12).toString('hex'))).size).toBe(sealed.length);
+    } finally {
+      await pool.close();
+    }
+  });
+
   it('reads and hashes files like blobId, on workers and on the calling thread', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'clawback-pool-'));
     try {
