@@ -34,7 +34,7 @@ import { open, type Database, type RootDatabase } from 'lmdb';
 import { ClawbackError } from '../errors.js';
 import { fromHex, toHex, type BlobId, type FileId } from '../ids.js';
 import type { BlobType } from '../pack/format.js';
-import { INDEX_RECORD_BYTES, RECORD_ID_OFFSET, type IndexFile, type ScannedIndex } from './format.js';
+import { INDEX_RECORD_BYTES, packRecords, RECORD_ID_OFFSET, type IndexFile, type ScannedIndex } from './format.js';
 import { CacheDamagedError } from './cache-error.js';
 
 /** Where a blob is stored. */
@@ -114,16 +114,6 @@ export function lmdbFilesLookSane(dir: string, pageSize = 4096): boolean {
     if (l.length < 8 || l.readUInt32LE(0) !== LMDB_MAGIC) return false;
   }
   return true;
-}
-
-function encodeLocation(l: Omit<BlobLocation, 'packId'>, packNumber: number): Buffer {
-  const v = Buffer.alloc(VALUE_BYTES + CHECK_BYTES);
-  v.writeUInt32LE(packNumber, 0);
-  v.writeUInt32LE(l.offset, 4);
-  v.writeUInt32LE(l.length, 8);
-  v.writeUInt32LE(l.rawLength, 12);
-  v[16] = l.type === 'data' ? 0 : 1;
-  return v;
 }
 
 function sealValue(key: Buffer, v: Buffer): Buffer {
@@ -289,8 +279,10 @@ export class IndexCache {
    * merged again, skipping the entries already there.
    */
   addIndexFile(fileId: FileId, idx: IndexFile | ScannedIndex): void {
+    // One layout for both: a decoded file's blobs become records once, not once per part.
+    const packs = idx.packs.map((p) => ('records' in p ? p : { id: p.id, size: p.size, records: packRecords(p.blobs) }));
     let blobs = 0;
-    for (const p of idx.packs) blobs += 'records' in p ? p.records.length / INDEX_RECORD_BYTES : p.blobs.length;
+    for (const p of packs) blobs += p.records.length / INDEX_RECORD_BYTES;
     const parts = Math.min(256, Math.max(1, Math.ceil(blobs / MERGE_PART_BLOBS)));
     for (let part = 0; part < parts; part++) {
       // Blobs whose id's first byte is in [lo, hi).
@@ -298,27 +290,15 @@ export class IndexCache {
       const hi = Math.floor(((part + 1) * 256) / parts);
       this.root.transactionSync(() => {
         const next: { n?: number } = {};
-        for (const p of idx.packs) {
-          const n = this.packNumberOf(fromHex(p.id), p.size, next);
-          if ('records' in p) {
-            this.addRecords(n, p.records, lo, hi);
-            continue;
-          }
-          for (const b of p.blobs) {
-            const first = parseInt(b.id.slice(0, 2), 16);
-            if (first < lo || first >= hi) continue;
-            const key = fromHex(b.id);
-            if (!this.blobs.doesExist(key)) this.blobs.put(key, sealValue(key, encodeLocation(b, n)));
-          }
-        }
+        for (const p of packs) this.addRecords(this.packNumberOf(fromHex(p.id), p.size, next), p.records, lo, hi);
         if (part === parts - 1) this.indexes.put(fromHex(fileId), EMPTY);
       });
     }
   }
 
   /**
-   * Adds the raw index records (see `scanIndex`) of pack number `n` whose id's first byte is
-   * in [lo, hi); inside a transaction.
+   * Adds the index records (in the layout of `scanIndex`) of pack number `n` whose id's
+   * first byte is in [lo, hi), unless already present; inside a transaction.
    */
   private addRecords(n: number, records: Buffer, lo: number, hi: number): void {
     for (let r = 0; r < records.length; r += INDEX_RECORD_BYTES) {

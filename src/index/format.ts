@@ -63,15 +63,36 @@ export function encodeIndex(idx: IndexFile): Buffer {
     out.writeUInt32LE(p.blobs.length, pos);
     pos += 4;
     for (const b of p.blobs) {
-      out[pos] = b.type === 'data' ? 0 : 1;
-      out.writeUInt32LE(b.offset, pos + 1);
-      out.writeUInt32LE(b.length, pos + 5);
-      out.writeUInt32LE(b.rawLength, pos + 9);
-      out.write(b.id, pos + 13, 32, 'hex');
+      writeRecord(out, pos, b);
       pos += BLOB_BYTES;
     }
   }
   if (pos !== size) throw new ClawbackError('INTERNAL', 'index encoding size mismatch (bad hex id?)');
+  return out;
+}
+
+/**
+ * Writes blob `b`'s index record ({@link INDEX_RECORD_BYTES} bytes) into `out` at `pos`.
+ * @throws ClawbackError 'INTERNAL' when `b.id` is not 64 hex digits.
+ */
+function writeRecord(out: Buffer, pos: number, b: PackEntry): void {
+  out[pos] = b.type === 'data' ? 0 : 1;
+  out.writeUInt32LE(b.offset, pos + 1);
+  out.writeUInt32LE(b.length, pos + 5);
+  out.writeUInt32LE(b.rawLength, pos + 9);
+  if (b.id.length !== 64 || out.write(b.id, pos + RECORD_ID_OFFSET, 32, 'hex') !== 32) {
+    throw new ClawbackError('INTERNAL', `blob id ${b.id} is not 64 hex digits`);
+  }
+}
+
+/**
+ * The index records of `blobs`, back to back in their stored layout (as {@link scanIndex}
+ * returns a pack's `records`): `blobs.length` × {@link INDEX_RECORD_BYTES} bytes.
+ * @throws ClawbackError 'INTERNAL' when an id is not 64 hex digits.
+ */
+export function packRecords(blobs: readonly PackEntry[]): Buffer {
+  const out = Buffer.allocUnsafe(blobs.length * BLOB_BYTES);
+  blobs.forEach((b, k) => writeRecord(out, k * BLOB_BYTES, b));
   return out;
 }
 

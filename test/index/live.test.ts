@@ -6,7 +6,7 @@ import { fc, test as fcTest } from '@fast-check/vitest';
 import { Blake3Hasher } from '@napi-rs/blake-hash';
 import { ClawbackError } from '../../src/errors.js';
 import { IndexCache } from '../../src/index/cache.js';
-import { decodeIndex, encodeIndex, INDEX_RECORD_BYTES, scanIndex, type IndexFile, type ScannedIndex } from '../../src/index/format.js';
+import { decodeIndex, encodeIndex, INDEX_RECORD_BYTES, packRecords, scanIndex, type IndexFile, type ScannedIndex } from '../../src/index/format.js';
 import { LiveIndex } from '../../src/index/live.js';
 import type { PackEntry } from '../../src/pack/format.js';
 
@@ -68,6 +68,16 @@ describe('scanIndex', () => {
     expect(s.superseded).toEqual(d.superseded);
     expect(s.packs.map((p) => [p.id, p.size])).toEqual(d.packs.map((p) => [p.id, p.size]));
     expect(records(s)).toEqual(d.packs.map((p) => p.blobs));
+    // packRecords turns decoded blobs back into exactly the scanned records.
+    expect(d.packs.map((p) => packRecords(p.blobs))).toEqual(s.packs.map((p) => p.records));
+  });
+
+  it('packRecords refuses an id that is not 64 hex digits', () => {
+    const blob = { type: 'data' as const, offset: 0, length: 1, rawLength: 1, id: 'ab'.repeat(32) };
+    expect(packRecords([blob])).toHaveLength(INDEX_RECORD_BYTES);
+    for (const id of ['ab'.repeat(31), 'zz'.repeat(32), 'ab'.repeat(33)]) {
+      expect(() => packRecords([{ ...blob, id }])).toThrow(expect.objectContaining({ code: 'INTERNAL' }));
+    }
   });
 
   fcTest.prop([indexArb, fc.nat(), fc.integer({ min: 0, max: 255 })])('fails exactly where decodeIndex fails, with the same message', (idx, pos, byte) => {
