@@ -18,31 +18,25 @@ export interface FinishedPack {
   buffer: Buffer;
 }
 
-/** Capacity of a writer given no hint, bytes (it grows as needed). */
-const DEFAULT_CAPACITY = 1 << 20;
-
 /**
  * Collects sealed blobs and produces pack files. Blobs are copied, back to back, into one
- * buffer sized for the whole pack (the `capacity` hint; it grows by doubling when a pack
- * turns out larger), and the header and trailer are written after them in the same buffer:
- * the finished pack is a view of it, never a concatenated copy, and the writer holds one
- * large buffer instead of one object per blob (a pack of small files has tens of thousands
- * of blobs). Untouched capacity costs address space, not memory; a buffer from a pool
- * (see PackBufferPool) was touched by earlier packs and stays resident while in use.
+ * buffer from a {@link PackBufferPool} (sized for a whole pack; it grows by doubling when a
+ * pack turns out larger, and the outgrown buffer is left to the garbage collector), and the
+ * header and trailer are written after them in the same buffer: the finished pack is a view
+ * of it, never a concatenated copy, and the writer holds one large buffer instead of one
+ * object per blob (a pack of small files has tens of thousands of blobs). The buffer is
+ * taken with the first blob, so an idle writer holds none; it is handed back to the pool by
+ * whoever writes the finished pack ({@link FinishedPack.buffer}).
  */
 export class PackWriter {
   readonly entries: PackEntry[] = [];
-  private buf: Buffer = Buffer.alloc(0);
+  private buf: Buffer | undefined;
   private size = 0;
-  private readonly source: number | PackBufferPool;
+  private readonly pool: PackBufferPool;
 
-  /**
-   * @param capacity bytes to reserve (the expected pack size plus its largest blob), or a
-   *   pool to take a buffer from (see {@link FinishedPack.buffer}). The buffer is taken when
-   *   the first blob arrives: an idle writer holds none.
-   */
-  constructor(capacity: number | PackBufferPool = DEFAULT_CAPACITY) {
-    this.source = capacity;
+  /** @param pool where the writer takes its buffer (see {@link FinishedPack.buffer}). */
+  constructor(pool: PackBufferPool) {
+    this.pool = pool;
   }
 
   /** Stored bytes of blobs so far. */
@@ -55,21 +49,20 @@ export class PackWriter {
     return this.entries.length;
   }
 
-  /** Makes room for `n` more bytes. */
-  private reserve(n: number): void {
-    if (this.buf.length === 0) this.buf = typeof this.source === 'number' ? Buffer.allocUnsafeSlow(Math.max(1024, this.source)) : this.source.take();
-    if (this.size + n <= this.buf.length) return;
-    const grown = Buffer.allocUnsafeSlow(Math.max(2 * this.buf.length, this.size + n));
-    this.buf.copy(grown, 0, 0, this.size);
-    this.buf = grown;
+  /** The buffer, with room for `n` more bytes (taken from the pool, or grown). */
+  private reserve(n: number): Buffer {
+    const buf = (this.buf ??= this.pool.take());
+    if (this.size + n <= buf.length) return buf;
+    const grown = Buffer.allocUnsafeSlow(Math.max(2 * buf.length, this.size + n));
+    buf.copy(grown, 0, 0, this.size);
+    return (this.buf = grown);
   }
 
   /** Appends (copies) an already sealed blob envelope. */
   add(type: BlobType, id: string, stored: Uint8Array, rawLength: number): PackEntry {
     const entry: PackEntry = { type, id, offset: this.size, length: stored.byteLength, rawLength };
     this.entries.push(entry);
-    this.reserve(stored.byteLength);
-    this.buf.set(stored, this.size);
+    this.reserve(stored.byteLength).set(stored, this.size);
     this.size += stored.byteLength;
     return entry;
   }
@@ -77,12 +70,11 @@ export class PackWriter {
   /** Seals the header and returns the complete pack. The writer must not be used after. */
   finish(cipher: Cipher): FinishedPack {
     const header = sealEnvelope(cipher, encodePackHeader(this.entries), 3);
-    this.reserve(header.length + 4);
-    this.buf.set(header, this.size);
-    this.buf.writeUInt32LE(header.length, this.size + header.length);
-    const buffer = this.buf;
+    const buffer = this.reserve(header.length + 4);
+    buffer.set(header, this.size);
+    buffer.writeUInt32LE(header.length, this.size + header.length);
     const bytes = buffer.subarray(0, this.size + header.length + 4);
-    this.buf = Buffer.alloc(0);
+    this.buf = undefined;
     return { id: fileId(bytes), bytes, entries: this.entries, buffer };
   }
 }
