@@ -127,6 +127,15 @@ parentPort.on('message', (m) => {
 const S_IFMT = Number(constants.S_IFMT);
 
 /**
+ * Young generation of the lister's V8 heap, MiB. Listing allocates fast and keeps little
+ * (each `lstat` makes a BigIntStats of a dozen BigInts, each name a Buffer for the sort), so
+ * V8 grew the young generation to its default cap and the lister's heap to ~44 MB on a tree
+ * of 1,000,000 files; capped, it stays at ~17 MB, with more (cheap) scavenges and no time
+ * lost on the kernel tree's no-change snapshot (docs/PERFORMANCE.md, session 9).
+ */
+const LISTER_YOUNG_MB = 6;
+
+/**
  * Entries the worker lists ahead per request: it lists the requested directories'
  * subtrees, depth first in canonical order (the order the archiver walks them), until about
  * this many entries, and sends them with the answer, so most directories need no message
@@ -244,7 +253,7 @@ export class Lister {
   }
 
   private start(): Worker {
-    const w = new Worker(LISTER_SOURCE, { eval: true });
+    const w = new Worker(LISTER_SOURCE, { eval: true, resourceLimits: { maxYoungGenerationSizeMb: LISTER_YOUNG_MB } });
     w.on('message', (answers: Answer[]) => {
       for (const m of answers) {
         if (m.seq < 0) {
