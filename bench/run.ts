@@ -26,7 +26,7 @@ import { DATASET_NAMES, loadDataSet } from './lib/datasets.js';
 import { describeMachine, machineInfo } from './lib/machine.js';
 import { markdownTable, medians } from './lib/report.js';
 import { recoverStages, Stage } from './lib/stage.js';
-import { warmCache } from './lib/check.js';
+import { checkRestore, warmCache } from './lib/check.js';
 import { runSuite, type ToolRun } from './lib/suite.js';
 import { clawbackCommands, clawbackHasProfiles, clawbackTool } from './lib/tools/clawback.js';
 import { restic } from './lib/tools/restic.js';
@@ -81,7 +81,13 @@ process.on('SIGTERM', onSignal);
 try {
   for (const name of sets) {
     const ds = await loadDataSet(name);
-    log(`data set ${name}: ${ds.versions.length} versions; warming the page cache`);
+    log(`data set ${name}: ${ds.versions.length} versions; checking the latest against its manifest, warming the page cache`);
+    // The data set itself first: a stray file in it (such as the -wal and -shm files that a
+    // read-only SQLite connection leaves beside a WAL database) would otherwise fail every
+    // other tool's restore check, and only once the whole run is over.
+    await checkRestore(ds.versions[ds.versions.length - 1]!, ds.manifest).catch((err: Error) => {
+      throw new Error(`data set ${name} no longer matches its manifest ${ds.manifest}; remove what was added or rebuild it (../shared/BENCH.md), then run again:\n${err.message}`);
+    });
     await warmCache(ds.versions);
     const runs: ToolRun[] = [];
     const tools = toolsFor(name);
