@@ -378,7 +378,7 @@ export class Archiver {
         // Files take an entry slot; directories do not (they hold nothing while they wait
         // for their own entries, so a slot held by one could deadlock the walk).
         const isDir = st.isDirectory();
-        if (!isDir) await this.entries.acquire();
+        if (!isDir && !this.entries.tryAcquire()) await this.entries.acquire();
         started.push(this.startEntry(nodes, i, entry, prev, isDir));
       }
     } finally {
@@ -524,8 +524,10 @@ export class Archiver {
     this.opts.progress?.update?.({ phase: 'snapshot', filesDone: this.stats.files, bytesDone: this.stats.bytes, current: rel });
   }
 
-  private async allExist(ids: BlobId[]): Promise<boolean> {
-    return (await this.repo.hasBlobs(ids)).every(Boolean);
+  /** Whether every blob of `ids` exists: at once when the repository can tell (see `hasBlobsNow`). */
+  private allExist(ids: BlobId[]): boolean | Promise<boolean> {
+    const now = this.repo.hasBlobsNow(ids);
+    return now ? now.every(Boolean) : this.repo.hasBlobs(ids).then((r) => r.every(Boolean));
   }
 
   /**

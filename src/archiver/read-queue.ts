@@ -33,6 +33,13 @@ export class Slots {
     return new Promise<void>((r) => this.waiters.push(r));
   }
 
+  /** Takes a slot if one is free (without waiting: no promise); true when it did. */
+  tryAcquire(): boolean {
+    if (this.free === 0) return false;
+    this.free--;
+    return true;
+  }
+
   /** Gives a slot back (to the newest waiter, if any). */
   release(): void {
     const w = this.waiters.pop();

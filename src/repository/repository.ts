@@ -496,6 +496,24 @@ export class Repository {
   }
 
   /**
+   * {@link hasBlobs} answered at once when the open index cache (and this session's blob
+   * saver) can answer without waiting; undefined while the cache is not open, or when it
+   * turns out damaged (then call {@link hasBlobs}, which rebuilds it). Spares a snapshot the
+   * chain of promises of an asynchronous lookup for every unchanged file.
+   */
+  hasBlobsNow(ids: readonly BlobId[]): boolean[] | undefined {
+    const cache = this.cache;
+    if (!cache) return undefined;
+    const saver = this.saver;
+    try {
+      return ids.map((id) => (saver ? saver.has(id) : cache.has(id)));
+    } catch (err) {
+      if (isCacheFailure(err)) return undefined;
+      throw err;
+    }
+  }
+
+  /**
    * {@link hasBlob} of many blobs in one call (one cache transaction's worth of lookups, one
    * await): `result[i]` is true if `ids[i]` exists.
    */

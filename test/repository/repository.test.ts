@@ -66,6 +66,27 @@ describe('repository', () => {
     await r2.close();
   });
 
+  it('hasBlobsNow answers as hasBlobs once the index cache is open (uploads of this session included), and not before', async () => {
+    const be = new MemoryBackend();
+    const cacheDir = join(tmp.dir, 'now');
+    const repo = await initRepository(be, { password: 'pw', ...FAST_INIT }, { cacheDir, sealThreads: 0 });
+    const stored = randomBytes(500);
+    const storedId = (await repo.saveBlob('data', stored)).id;
+    await repo.flush();
+    await repo.close();
+    const r2 = await openRepository(be, { password: 'pw', cacheDir });
+    const missing = blobId(Buffer.alloc(32, 1), Buffer.from('not stored'));
+    expect(r2.hasBlobsNow([storedId])).toBeUndefined();
+    expect(await r2.hasBlobs([storedId, missing])).toEqual([true, false]);
+    expect(r2.hasBlobsNow([storedId, missing])).toEqual([true, false]);
+    // A blob saved in this session counts as soon as it is accepted, as for hasBlobs.
+    const fresh = (await r2.saveBlob('data', randomBytes(700))).id;
+    expect(r2.hasBlobsNow([fresh, storedId, missing])).toEqual(await r2.hasBlobs([fresh, storedId, missing]));
+    expect(r2.hasBlobsNow([fresh])).toEqual([true]);
+    await r2.flush();
+    await r2.close();
+  });
+
   it('repair index rebuilds the index from the packs alone', async () => {
     const be = new MemoryBackend();
     const cacheDir = join(tmp.dir, 'c');
