@@ -492,7 +492,13 @@ export class Repository {
 
   /** True if the blob exists (indexed or written in this session). */
   async hasBlob(id: BlobId): Promise<boolean> {
-    return this.withCache(async () => (this.saver ? this.saver.has(id) : (await this.index()).has(id)));
+    return (await this.hasBlobs([id]))[0]!;
+  }
+
+  /** Whether each of `ids` is indexed in `cache` or written in this session. */
+  private lookUp(ids: readonly BlobId[], cache: IndexCache): boolean[] {
+    const saver = this.saver;
+    return ids.map((id) => (saver ? saver.has(id) : cache.has(id)));
   }
 
   /**
@@ -504,9 +510,8 @@ export class Repository {
   hasBlobsNow(ids: readonly BlobId[]): boolean[] | undefined {
     const cache = this.cache;
     if (!cache) return undefined;
-    const saver = this.saver;
     try {
-      return ids.map((id) => (saver ? saver.has(id) : cache.has(id)));
+      return this.lookUp(ids, cache);
     } catch (err) {
       if (isCacheFailure(err)) return undefined;
       throw err;
@@ -515,17 +520,11 @@ export class Repository {
 
   /**
    * {@link hasBlob} of many blobs in one call (one cache transaction's worth of lookups, one
-   * await): `result[i]` is true if `ids[i]` exists.
+   * await): `result[i]` is true if `ids[i]` exists. Answers at once when it can
+   * ({@link hasBlobsNow}); otherwise opens (or rebuilds) the cache first.
    */
   async hasBlobs(ids: readonly BlobId[]): Promise<boolean[]> {
-    return this.withCache(async () => {
-      if (this.saver) {
-        const saver = this.saver;
-        return ids.map((id) => saver.has(id));
-      }
-      const index = await this.index();
-      return ids.map((id) => index.has(id));
-    });
+    return this.hasBlobsNow(ids) ?? this.withCache(async () => this.lookUp(ids, await this.index()));
   }
 
   // ---------------------------------------------------------------- blobs
