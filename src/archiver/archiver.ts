@@ -17,12 +17,13 @@ import { encodeTree, decodeTree } from '../tree/codec.js';
 import { makeNode, nameProblem, sameNode, type Tree, type TreeNode } from '../tree/node.js';
 import { PackCache } from '../repository/pack-cache.js';
 import { SmallFileReader, streamFile } from './file-reader.js';
-import { ReadQueue, Slots } from './read-queue.js';
+import { Countdown, ReadQueue, Slots } from './read-queue.js';
 import { Lister, type EntryStats, type ListedEntry } from './lister.js';
 import { saveDatabase } from './database-saver.js';
 import { captureImage } from './sqlite-capture.js';
 import type { Progress } from '../progress.js';
 import type { Repository } from '../repository/repository.js';
+import type { HashedFile } from '../repository/seal-pool.js';
 
 /** One filesystem entry as the hooks see it. */
 export interface EntryInfo {
@@ -188,8 +189,9 @@ function fsError(r: { code: string | undefined; message: string }): NodeJS.Errno
  * lister thread (lister.ts) while a bounded number of other directories and entries are in
  * progress here. Unchanged files (see `unchangedFile`) are settled per directory with one
  * batched index lookup, without a promise each; small files (up to the chunker's single-chunk size) are read
- * and hashed on the repository's blob workers in batches, larger ones are read, chunked
- * and hashed on this thread one at a time. Nodes keep their directory order whatever order
+ * and hashed on the repository's blob workers in batches (a file that no hook captures with
+ * no promise of its own, see `quickFile`), larger ones are read, chunked and hashed on this
+ * thread one at a time. Nodes keep their directory order whatever order
  * they complete in.
  */
 export class Archiver {
@@ -332,6 +334,8 @@ export class Archiver {
     let parent: ParentDir | undefined;
     let quick: UnchangedFile[] | undefined;
     const started: Promise<void>[] = [];
+    // Plain small files in flight (see quickFile): one promise for all of them.
+    const files = new Countdown();
     try {
       this.checkRunning();
       // Listed on the lister thread while the parent tree loads. Loaded only now, with the
@@ -379,10 +383,14 @@ export class Archiver {
         // for their own entries, so a slot held by one could deadlock the walk).
         const isDir = st.isDirectory();
         if (!isDir && !this.entries.tryAcquire()) await this.entries.acquire();
-        started.push(this.startEntry(nodes, i, entry, prev, isDir));
+        if (!isDir && st.isFile() && st.size <= this.smallLimit && this.readsAsIs(entry)) this.quickFile(nodes, i, name, entry, prev, files);
+        else started.push(this.startEntry(nodes, i, entry, prev, isDir));
       }
     } finally {
       this.listing.release();
+      const filesDone = this.track(files.close());
+      filesDone.catch(() => undefined);
+      started.push(filesDone);
     }
     if (quick) await this.settleUnchanged(nodes, quick, started);
     await Promise.all(started);
@@ -416,11 +424,92 @@ export class Archiver {
    * capture it), leaving only the existence of its blobs to check.
    */
   private unchangedFile(prev: TreeNode, entry: EntryInfo): boolean {
-    if (!entry.stats.isFile() || !sameFileStat(prev, entry.stats)) return false;
+    return entry.stats.isFile() && sameFileStat(prev, entry.stats) && this.readsAsIs(entry);
+  }
+
+  /** True when no hook wants to check or capture regular file `entry`: it is stored as it is read. */
+  private readsAsIs(entry: EntryInfo): boolean {
     const hooks = this.opts.hooks;
     if (!hooks) return true;
     if (hooks.check) return false;
     return !(hooks.capture || hooks.captureStamp) || hooks.mayCapture?.(entry) === false;
+  }
+
+  /**
+   * Saves a regular file that {@link readsAsIs} and that the blob workers read whole (up to
+   * {@link smallLimit}), with no promise of its own while all goes as expected: it joins
+   * the read queue with a callback and, when it cut into exactly its parent node's chunks
+   * and those are indexed (the common case of a file whose times changed, its content not),
+   * its node is made in that callback. Anything else continues as {@link saveEntry} would.
+   * `files` counts it until its node is in `nodes[idx]`; the caller holds an entry slot for
+   * it, released then.
+   */
+  private quickFile(nodes: (TreeNode | undefined)[], idx: number, name: string, entry: EntryInfo, prev: TreeNode | undefined, files: Countdown): void {
+    try {
+      this.checkRunning();
+    } catch (err) {
+      this.entries.release();
+      throw err;
+    }
+    const st = entry.stats;
+    const size = Number(st.size);
+    const expect = prev?.type === 'file' ? prev.content : undefined;
+    const readStart = Date.now();
+    files.add();
+    const finish = (node: TreeNode | undefined): void => {
+      nodes[idx] = node;
+      this.entries.release();
+      files.done();
+    };
+    const failed = (err: unknown): void => {
+      this.entries.release();
+      files.fail(err);
+    };
+    const later = (saving: Promise<{ content: BlobId[]; size: number }>): void => {
+      saving.then((c) => this.readNode(name, entry, readStart, c), (err: unknown) => this.entryError(entry.absPath, err)).then(finish, failed);
+    };
+    const settle = (r: HashedFile): void => {
+      try {
+        if (r.kind === 'same') {
+          const exist = this.repo.hasBlobsNow(expect!);
+          if (exist && exist.every(Boolean)) {
+            this.reads.done(size);
+            finish(this.readNode(name, entry, readStart, { content: expect!, size: r.length }));
+            return;
+          }
+        }
+        later(this.settleRead(entry.absPath, size, expect, r));
+      } catch (err) {
+        failed(err);
+      }
+    };
+    const queued = this.reads.submit(entry.absPath, size, expect ?? null, settle, (err: unknown) => {
+      this.reads.done(size);
+      failed(err);
+    });
+    if (!queued) later(this.saveFile(entry.absPath, size, expect));
+  }
+
+  /**
+   * The node of regular file `entry` (named `name`) whose content was read from
+   * `readStart` (ms since the epoch) on; counts it.
+   */
+  private readNode(name: string, entry: EntryInfo, readStart: number, c: { content: BlobId[]; size: number }): TreeNode {
+    const st = entry.stats;
+    this.stats.filesRead++;
+    this.count(c.size, entry.relPath);
+    const racy = isRacy(st.ctimeNs, readStart);
+    return makeNode(name, 'file', Number(st.mode & 0o7777n), st.mtimeNs, racy ? undefined : st.ctimeNs, racy ? undefined : st.ino, c.size, c.content, undefined, undefined);
+  }
+
+  /**
+   * What an error saving entry `abs` means: a problem recorded for it (an fs error, or a
+   * ClawbackError 'CAPTURE'), so its node is undefined; any other ClawbackError is thrown.
+   */
+  private entryError(abs: string, err: unknown): undefined {
+    if (isClawbackError(err) && err.code !== 'CAPTURE') throw err;
+    this.problem(abs, isClawbackError(err) ? err.message : describe(err));
+    return undefined;
   }
 
   /**
@@ -506,15 +595,10 @@ export class Archiver {
         return makeNode(name, 'file', mode, mtimeNs, st.ctimeNs, st.ino, prev.size, prev.content, undefined, undefined);
       }
       const readStart = Date.now();
-      const { content, size } = await this.saveFile(abs, Number(st.size), prev?.type === 'file' ? prev.content : undefined);
-      this.stats.filesRead++;
-      this.count(size, rel);
-      const racy = isRacy(st.ctimeNs, readStart);
-      return makeNode(name, 'file', mode, mtimeNs, racy ? undefined : st.ctimeNs, racy ? undefined : st.ino, size, content, undefined, undefined);
+      const saved = await this.saveFile(abs, Number(st.size), prev?.type === 'file' ? prev.content : undefined);
+      return this.readNode(name, info, readStart, saved);
     } catch (err) {
-      if (isClawbackError(err) && err.code !== 'CAPTURE') throw err;
-      this.problem(abs, isClawbackError(err) ? err.message : describe(err));
-      return undefined;
+      return this.entryError(abs, err);
     }
   }
 
@@ -540,7 +624,14 @@ export class Archiver {
    */
   private async saveFile(abs: string, size: number, prev: BlobId[] | undefined): Promise<{ content: BlobId[]; size: number }> {
     if (size > this.smallLimit) return this.saveFileContent(abs, this.fileChunker, size);
-    const r = await this.reads.read(abs, size, prev ?? null);
+    return this.settleRead(abs, size, prev, await this.reads.read(abs, size, prev ?? null));
+  }
+
+  /**
+   * Saves what the blob workers made of file `abs` (`size` bytes by `lstat`, read through
+   * the read queue, whose budget for it this gives back), as {@link saveFile} describes.
+   */
+  private async settleRead(abs: string, size: number, prev: BlobId[] | undefined, r: HashedFile): Promise<{ content: BlobId[]; size: number }> {
     try {
       if (r.kind === 'error') throw fsError(r);
       if (r.kind === 'same' && (await this.allExist(prev!))) return { content: prev!, size: r.length };

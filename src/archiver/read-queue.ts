@@ -7,6 +7,7 @@
  *   of the tree, as first-in-first-out (breadth first) would.
  * - {@link ReadQueue}: batches small files for {@link Repository.hashFiles} (one worker
  *   message per batch) and bounds the bytes being read at once.
+ * - {@link Countdown}: one promise for many callbacks (a directory's files in flight).
  */
 import type { HashedFile } from '../repository/seal-pool.js';
 import type { Chunker } from '../chunker/index.js';
@@ -45,6 +46,56 @@ export class Slots {
     const w = this.waiters.pop();
     if (w) w();
     else this.free++;
+  }
+}
+
+/**
+ * Waits for a set of callbacks without a promise each: {@link add} before each piece of work
+ * starts, {@link done} or {@link fail} exactly once when it ends. {@link close} (once, after
+ * the last `add`) returns a promise that settles when every piece has ended: fulfilled, or
+ * rejected with the first failure. It never settles before all have ended, so a caller
+ * waiting on it after a failure knows nothing is still running.
+ */
+export class Countdown {
+  private left = 0;
+  private closed = false;
+  private failed = false;
+  private error: unknown;
+  private settle: (() => void) | undefined;
+
+  /** Counts one more piece of work. */
+  add(): void {
+    this.left++;
+  }
+
+  /** One piece ended well. */
+  done(): void {
+    if (--this.left === 0 && this.closed) this.settle?.();
+  }
+
+  /** One piece ended with `err` (the first such error is the one {@link close} rejects with). */
+  fail(err: unknown): void {
+    if (!this.failed) {
+      this.failed = true;
+      this.error = err;
+    }
+    this.done();
+  }
+
+  /** Counts `work` as one piece that ends when it settles. */
+  follow(work: Promise<unknown>): void {
+    this.add();
+    work.then(() => this.done(), (err: unknown) => this.fail(err));
+  }
+
+  /** Settles once every piece counted so far has ended (see the class comment). */
+  close(): Promise<void> {
+    this.closed = true;
+    const end = (resolve: () => void, reject: (e: unknown) => void) => () => (this.failed ? reject(this.error) : resolve());
+    if (this.left === 0) return this.failed ? Promise.reject(this.error) : Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      this.settle = end(resolve, reject);
+    });
   }
 }
 
@@ -140,15 +191,29 @@ export class ReadQueue {
       this.flush();
       await this.inFlight.take(hint);
     }
-    return new Promise<HashedFile>((resolve, reject) => {
-      if (this.batch.length === 0) setImmediate(() => this.flush());
-      this.batch.push({ path, hint, prev, resolve, reject });
-      this.batchBytes += hint;
-      if (this.batch.length >= this.limits.batchFiles || this.batchBytes >= this.limits.batchBytes) this.flush();
-    });
+    return new Promise<HashedFile>((resolve, reject) => this.enqueue({ path, hint, prev, resolve, reject }));
   }
 
-  /** Marks `hint` bytes of a {@link read} as handed back (its content saved or dropped). */
+  /**
+   * {@link read} without a promise, for callers that settle many files at once: queues the
+   * file and calls `resolve` (or `reject`, as `read` would reject) when its batch comes
+   * back. Only when `hint` bytes fit the in-flight budget now; otherwise queues nothing and
+   * returns false (the caller then uses {@link read}, which waits for room).
+   */
+  submit(path: string, hint: number, prev: readonly BlobId[] | null, resolve: (r: HashedFile) => void, reject: (e: unknown) => void): boolean {
+    if (!this.inFlight.tryTake(hint)) return false;
+    this.enqueue({ path, hint, prev, resolve, reject });
+    return true;
+  }
+
+  private enqueue(p: Pending): void {
+    if (this.batch.length === 0) setImmediate(() => this.flush());
+    this.batch.push(p);
+    this.batchBytes += p.hint;
+    if (this.batch.length >= this.limits.batchFiles || this.batchBytes >= this.limits.batchBytes) this.flush();
+  }
+
+  /** Marks `hint` bytes of a {@link read} or {@link submit} as handed back (its content saved or dropped). */
   done(hint: number): void {
     this.inFlight.give(hint);
   }

@@ -3,13 +3,13 @@
  * node order, and the flow-control helpers (LIFO slots, the read queue's byte budget).
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { appendFileSync, unlinkSync } from 'node:fs';
+import { appendFileSync, unlinkSync, utimesSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MemoryBackend } from '../../src/backend/mem.js';
 import { initRepository, type Repository } from '../../src/repository/repository.js';
 import { archive } from '../../src/archiver/archiver.js';
-import { ReadQueue, Slots } from '../../src/archiver/read-queue.js';
+import { Countdown, ReadQueue, Slots } from '../../src/archiver/read-queue.js';
 import { restoreTree } from '../../src/restorer/restorer.js';
 import { decodeTree } from '../../src/tree/codec.js';
 import { chunkBuffer } from '../../src/chunker/index.js';
@@ -54,6 +54,34 @@ describe('archiver walk', () => {
     const out = join(tmp.dir, 'out');
     await restoreTree(repo, second.tree, out);
     expect(await snapshotFs(out)).toEqual(await snapshotFs(b));
+  });
+
+  it('files whose times changed but content did not keep their chunks and are counted as read', async () => {
+    const src = join(tmp.dir, 'src');
+    await mkdir(join(src, 'sub'), { recursive: true });
+    for (let i = 0; i < 60; i++) await writeFile(join(src, i % 3 ? 'sub' : '', `f${i}`), `content ${i} `.repeat(50 + i));
+    const first = await archive(repo, { paths: [src] });
+    await repo.flush();
+    const before = repo.saveStats.blobsAdded;
+    const later = new Date(Date.UTC(2030, 0, 1));
+    for (let i = 0; i < 60; i++) utimesSync(join(src, i % 3 ? 'sub' : '', `f${i}`), later, later);
+    const second = await archive(repo, { paths: [src], parentTree: first.tree });
+    await repo.flush();
+    expect(second).toMatchObject({ files: 60, filesRead: 60, bytes: first.bytes });
+    // Only the two trees are new: every file cut into its parent node's chunks.
+    expect(repo.saveStats.blobsAdded).toBe(before + 2);
+    const nodes = async (tree: string): Promise<Map<string, { content?: string[]; mtimeNs: bigint }>> => {
+      const top = decodeTree(await repo.loadBlob(tree)).nodes;
+      const sub = decodeTree(await repo.loadBlob(top.find((n) => n.name === 'sub')!.subtree!)).nodes;
+      return new Map([...top, ...sub].filter((n) => n.type === 'file').map((n) => [n.name, n]));
+    };
+    const a = await nodes(first.tree);
+    const b = await nodes(second.tree);
+    expect(b.size).toBe(60);
+    for (const [name, n] of b) {
+      expect(n.content).toEqual(a.get(name)!.content);
+      expect(n.mtimeNs).toBe(BigInt(later.getTime()) * 1_000_000n);
+    }
   });
 
   it('a file that grows after lstat is stored as read, in full', async () => {
@@ -153,6 +181,44 @@ describe('walk flow control', () => {
     slots.release();
     await Promise.all(waits);
     expect(order).toEqual([3, 2, 1]);
+  });
+
+  it('Countdown settles once every piece has ended, with the first failure', async () => {
+    await expect(new Countdown().close()).resolves.toBeUndefined();
+    const c = new Countdown();
+    c.add();
+    c.add();
+    let settled = false;
+    const closing = c.close().then(
+      () => (settled = true),
+      (err: unknown) => {
+        settled = true;
+        throw err;
+      },
+    );
+    c.fail(new Error('first'));
+    await new Promise((r) => setImmediate(r));
+    expect(settled).toBe(false); // one piece still runs
+    let release!: () => void;
+    c.follow(new Promise<void>((r) => (release = r)));
+    c.done();
+    await new Promise((r) => setImmediate(r));
+    expect(settled).toBe(false);
+    release();
+    await expect(closing).rejects.toThrow('first');
+  });
+
+  it('ReadQueue.submit queues only what fits the budget now', async () => {
+    const src = join(tmp.dir, 'src');
+    await mkdir(src);
+    await writeFile(join(src, 'a'), Buffer.alloc(600, 1));
+    const q = new ReadQueue(repo, undefined, { batchFiles: 8, batchBytes: 4096, inFlightBytes: 1000 });
+    const got = new Promise((resolve, reject) => expect(q.submit(join(src, 'a'), 600, null, resolve, reject)).toBe(true));
+    expect(q.submit(join(src, 'a'), 600, null, () => expect.fail('not queued'), () => expect.fail('not queued'))).toBe(false);
+    expect(await got).toMatchObject({ ids: [repo.blobId(Buffer.alloc(600, 1))], lengths: [600] });
+    q.done(600);
+    const again = new Promise((resolve, reject) => expect(q.submit(join(src, 'a'), 600, null, resolve, reject)).toBe(true));
+    expect(await again).toMatchObject({ lengths: [600] });
   });
 
   it('ReadQueue keeps the bytes in flight within its budget, and never starves a file', async () => {
