@@ -440,7 +440,8 @@ export class Archiver {
    * {@link smallLimit}), with no promise of its own while all goes as expected: it joins
    * the read queue with a callback and, when it cut into exactly its parent node's chunks
    * and those are indexed (the common case of a file whose times changed, its content not),
-   * its node is made in that callback. Anything else continues as {@link saveEntry} would.
+   * its node is made in that callback; so it is when the workers sealed its chunks and the
+   * open pack takes them all at once. Anything else continues as {@link saveEntry} would.
    * `files` counts it until its node is in `nodes[idx]`; the caller holds an entry slot for
    * it, released then.
    */
@@ -469,18 +470,35 @@ export class Archiver {
       saving.then((c) => this.readNode(name, entry, readStart, c), (err: unknown) => this.entryError(entry.absPath, err)).then(finish, failed);
     };
     const settle = (r: HashedFile): void => {
+      let held = true; // the read budget, until given back here or by settleRead
       try {
         if (r.kind === 'same') {
           const exist = this.repo.hasBlobsNow(expect!);
           if (exist && exist.every(Boolean)) {
+            held = false;
             this.reads.done(size);
             finish(this.readNode(name, entry, readStart, { content: expect!, size: r.length }));
             return;
           }
+        } else if (r.kind === 'sealed') {
+          const added = this.repo.saveSealedBlobsNow('data', r.ids, r.envelopes, r.lengths);
+          if (added !== undefined) {
+            held = false;
+            this.reads.done(size);
+            this.reads.sealedOutcome(added, r.ids.length - added);
+            finish(this.readNode(name, entry, readStart, { content: r.ids, size: r.size }));
+            return;
+          }
         }
+        held = false;
         later(this.settleRead(entry.absPath, size, expect, r));
       } catch (err) {
-        failed(err);
+        if (held) this.reads.done(size);
+        try {
+          finish(this.entryError(entry.absPath, err));
+        } catch (fatal) {
+          failed(fatal);
+        }
       }
     };
     const queued = this.reads.submit(entry.absPath, size, expect ?? null, settle, (err: unknown) => {

@@ -206,14 +206,46 @@ export class BlobSaver {
     return { id, added: true, done };
   }
 
-  private async addToPack(type: BlobType, id: BlobId, stored: Buffer, rawLength: number): Promise<void> {
+  /**
+   * {@link saveSealed} of one file's chunks at once, without a promise, when that needs no
+   * wait: each blob not yet stored goes into the open pack, which must have room for all of
+   * them without filling up (a pack that fills must be closed and uploaded, and that may
+   * wait for an upload slot). All or nothing.
+   * @param envelopes the sealed blobs (as {@link saveSealed} takes them), with their ids and
+   *   plaintext lengths (bytes) at the same index.
+   * @returns how many blobs were added (the others were stored already), or undefined when
+   *   the open pack has no room: nothing was saved, use {@link saveSealed}.
+   * @throws the saver's error, if a pack failed.
+   */
+  saveSealedNow(type: BlobType, ids: readonly BlobId[], envelopes: readonly Buffer[], rawLengths: readonly number[]): number | undefined {
+    this.check();
     const w = this.writers[type];
+    let bytes = w.byteLength + (w.count + ids.length) * ENTRY_BYTES;
+    for (const e of envelopes) bytes += e.length;
+    if (bytes >= this.limits.packSize) return undefined;
+    let added = 0;
+    for (let k = 0; k < ids.length; k++) {
+      const id = ids[k]!;
+      if (this.pending.has(id) || this.host.isIndexed(id)) continue;
+      this.pending.set(id, null);
+      this.addToOpenPack(w, type, id, envelopes[k]!, rawLengths[k]!);
+      added++;
+    }
+    return added;
+  }
+
+  private addToOpenPack(w: PackWriter, type: BlobType, id: BlobId, stored: Buffer, rawLength: number): void {
     // The writer copies `stored`, a view into its seal batch's output shared with other
     // blobs: the batch is released at once, whichever packs its blobs go to.
     w.add(type, id, stored, rawLength);
     this.stats.blobsAdded++;
     this.stats.bytesAdded += rawLength;
     this.stats.storedBytesAdded += stored.length;
+  }
+
+  private async addToPack(type: BlobType, id: BlobId, stored: Buffer, rawLength: number): Promise<void> {
+    const w = this.writers[type];
+    this.addToOpenPack(w, type, id, stored, rawLength);
     if (this.isFull(w)) await this.closePack(type);
   }
 

@@ -609,6 +609,17 @@ export class Repository {
     return (await this.blobSaver()).saveSealed(type, id, stored, rawLength);
   }
 
+  /**
+   * {@link saveSealedBlob} of one file's sealed chunks at once, without a promise, when the
+   * open pack has room for all of them (see `BlobSaver.saveSealedNow`).
+   * @returns how many blobs were added, or undefined when nothing was saved (no saver yet,
+   *   or no room: use {@link saveSealedBlob}).
+   * @throws the error of a pack that failed to seal or upload.
+   */
+  saveSealedBlobsNow(type: BlobType, ids: readonly BlobId[], envelopes: readonly Buffer[], rawLengths: readonly number[]): number | undefined {
+    return this.saver?.saveSealedNow(type, ids, envelopes, rawLengths);
+  }
+
   /** Counters of blobs written since open. */
   get saveStats() {
     return this.saver?.stats ?? { blobsAdded: 0, bytesAdded: 0, storedBytesAdded: 0, packsWritten: 0 };

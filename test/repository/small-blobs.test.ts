@@ -5,6 +5,7 @@
  * (deduplicated and located) through their pack.
  */
 import { randomBytes } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { MemoryBackend } from '../../src/backend/mem.js';
@@ -34,6 +35,30 @@ async function smallRepo(backend: MemoryBackend, indexEvery: number): Promise<Re
 }
 
 describe('packs of small blobs', () => {
+  it('take a file\'s sealed chunks at once only when the open pack has room for all of them', async () => {
+    const repo = await initRepository(
+      new MemoryBackend(),
+      { password: 'pw', scrypt: { N: 1024, r: 8, p: 1 }, packSize: PACK_SIZE, compressionLevel: 0 },
+      { cacheDir: join(tmp.dir, 'cache'), sealThreads: 1 }, // files are sealed on a blob worker
+    );
+    open.push(repo);
+    const small = randomBytes(1000);
+    const big = randomBytes(PACK_SIZE + 100); // one chunk (no chunker) larger than a pack
+    await writeFile(join(tmp.dir, 'small'), small);
+    await writeFile(join(tmp.dir, 'big'), big);
+    const [s, b] = await repo.hashFiles([join(tmp.dir, 'small'), join(tmp.dir, 'big')], [1000, big.length], undefined, undefined, true);
+    if (s?.kind !== 'sealed' || b?.kind !== 'sealed') throw new Error('expected sealed results');
+    const before = repo.saveStats.blobsAdded;
+    expect(repo.saveSealedBlobsNow('data', s.ids, s.envelopes, s.lengths)).toBe(1);
+    expect(repo.saveSealedBlobsNow('data', s.ids, s.envelopes, s.lengths)).toBe(0); // stored already
+    expect(repo.saveSealedBlobsNow('data', b.ids, b.envelopes, b.lengths)).toBeUndefined(); // no room
+    expect(repo.saveStats.blobsAdded).toBe(before + 1);
+    expect((await repo.saveSealedBlob('data', b.ids[0]!, b.envelopes[0]!, b.lengths[0]!)).added).toBe(true);
+    await repo.flush();
+    expect((await repo.loadBlob(s.ids[0]!)).equals(small)).toBe(true);
+    expect((await repo.loadBlob(b.ids[0]!)).equals(big)).toBe(true);
+  });
+
   it('stay within the pack size plus one blob, header included', async () => {
     const backend = new MemoryBackend();
     const repo = await smallRepo(backend, 50_000);
