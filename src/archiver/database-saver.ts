@@ -6,6 +6,13 @@
  * pages (Repository.imageDatabase). The image never crosses to the main thread: no copy
  * of it, and no plaintext sent back to the workers for sealing.
  *
+ * A quiet database (imaged through an immutable connection under an unchanged quiet stamp,
+ * see fs/sqlite-read-source.ts) is checked instead on a SQLite worker thread
+ * (fs/sqlite-worker.ts), through another immutable connection, while its chunks are looked
+ * up and sealed: the check counts only when it saw the image's stamp before and after, so
+ * it read the same bytes; otherwise the database is imaged again. The check then no longer
+ * waits for the sealing (on 2 cores, the last database's check was the snapshot's tail).
+ *
  * The check is skipped when the image cuts into exactly the parent snapshot's chunks
  * (they passed it when they were captured). A quiet database read through an immutable
  * connection that is written to before its check ends is imaged again (the check saw other
@@ -13,6 +20,7 @@
  */
 import { ClawbackError } from '../errors.js';
 import { sqliteCaptureError } from '../fs/sqlite.js';
+import { checkQuietSqliteOffThread } from '../fs/sqlite-worker.js';
 import type { Chunker } from '../chunker/index.js';
 import type { BlobId } from '../ids.js';
 import type { Repository } from '../repository/repository.js';
@@ -54,6 +62,9 @@ async function saveImageOnce(repo: Repository, chunker: Chunker, path: string, s
       throw sqliteCaptureError(err, 'SQLite serialize failed');
     }
     if (image.kind === 'same') return { content: parent!, size: image.size };
+    // Observed below (or dropped with the attempt, failing as it may).
+    const quietCheck = image.quiet !== undefined ? checkQuietSqliteOffThread(path) : undefined;
+    quietCheck?.catch(() => undefined);
     const { ids, lengths } = image;
     const present = await repo.hasBlobs(ids);
     const only: number[] = [];
@@ -70,7 +81,13 @@ async function saveImageOnce(repo: Repository, chunker: Chunker, path: string, s
     ended = true;
     let answer: string | null;
     try {
-      answer = await image.end(true);
+      if (quietCheck) {
+        await image.end(false);
+        const checked = await quietCheck;
+        answer = checked && checked.stamp === image.quiet ? checked.answer : 'changed';
+      } else {
+        answer = await image.end(true);
+      }
     } catch (err) {
       throw new ClawbackError('CAPTURE', `the SQLite copy cannot be checked: ${(err as Error).message}`, { cause: err });
     }

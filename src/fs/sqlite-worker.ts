@@ -33,6 +33,17 @@ function checkImage(image, pragma) {
   const db = new (sqliteLib())(buf);
   try { return checkAnswer(db, pragma); } finally { db.close(); }
 }
+// The check of a quiet database through an immutable connection, with the quiet stamp
+// seen before and after it (null when the database is not quiet, or was written meanwhile).
+function checkQuiet(path, pragma) {
+  const before = quietStamp(path);
+  if (before === undefined) return null;
+  const db = openImmutable(path);
+  if (!db) return null;
+  let answer;
+  try { answer = checkAnswer(db, pragma); } finally { db.close(); }
+  return quietStamp(path) === before ? { answer, stamp: before } : null;
+}
 function backup(source, dest, busyMs, readonly) {
   const started = Date.now();
   return withSource(source, readonly, busyMs, (db) => db.backup(dest, { progress: () => {
@@ -53,6 +64,7 @@ parentPort.on('message', async (m) => {
     let result = null;
     if (m.op === 'check') result = check(m.path, m.pragma);
     else if (m.op === 'checkImage') result = checkImage(m.image, m.pragma);
+    else if (m.op === 'checkQuiet') result = checkQuiet(m.path, m.pragma);
     else if (m.op === 'backup') await backup(m.source, m.dest, m.busyMs, m.readonly);
     else if (m.op === 'serialize') {
       const image = await serialize(m.source, m.busyMs);
@@ -69,7 +81,15 @@ parentPort.on('message', async (m) => {
 /** Most SQLite workers per process (two, or one on a single-CPU machine). */
 export const SQLITE_WORKERS = Math.min(2, availableParallelism());
 
-type Result = string | Uint8Array | null;
+type Result = string | Uint8Array | QuietCheck | null;
+
+/** What {@link checkQuietSqliteOffThread} answers. */
+export interface QuietCheck {
+  /** 'ok', or SQLite's first five answers. */
+  answer: string;
+  /** The quiet stamp the database had before and after the check (see sqlite-read-source.ts). */
+  stamp: string;
+}
 
 interface Pending {
   resolve: (v: Result) => void;
@@ -136,6 +156,20 @@ function call(msg: Record<string, unknown>, transfer: ArrayBuffer[] = []): Promi
  */
 export async function checkSqliteOffThread(path: string, pragma: 'quick_check' | 'integrity_check' = 'quick_check'): Promise<string> {
   return String((await call({ op: 'check', path, pragma })) ?? '');
+}
+
+/**
+ * `PRAGMA quick_check` (or `integrity_check`) of the quiet database at `path` (no `-wal`,
+ * `-shm` or `-journal` file, not modified for a second; see sqlite-read-source.ts) through
+ * an immutable connection, on a worker: SQLite's answer and the database's quiet stamp,
+ * the same before and after the check. A caller that read the database under the same
+ * stamp knows the check saw the bytes it read. Undefined when the database is not quiet
+ * or was written during the check (or immutable opens are off in this process).
+ * Rejects with better-sqlite3's error when the file cannot be opened or checked.
+ */
+export async function checkQuietSqliteOffThread(path: string, pragma: 'quick_check' | 'integrity_check' = 'quick_check'): Promise<QuietCheck | undefined> {
+  const r = await call({ op: 'checkQuiet', path, pragma });
+  return r && typeof r === 'object' && 'stamp' in r ? r : undefined;
 }
 
 /**

@@ -54,6 +54,13 @@ export type DatabaseImage =
       lengths: number[];
       ids: BlobId[];
       /**
+       * The database's quiet stamp (inode, size, mtime and ctime; see
+       * fs/sqlite-read-source.ts) when it was imaged through an immutable connection, the
+       * same before and after: any other read that sees this stamp before and after it
+       * saw the same bytes. Undefined when it was imaged through an ordinary connection.
+       */
+      quiet: string | undefined;
+      /**
        * Seals the chunks at indexes `only` (ascending) into envelopes (as {@link SealPool.seal}
        * does; views into one buffer) and drops the image. Call at most once.
        */
@@ -77,6 +84,7 @@ interface Answer {
   lens?: number[];
   same?: boolean;
   length?: number;
+  quiet?: string | null;
   answer?: string | null;
   sqliteError?: { message: string; code?: string };
   files?: ({ offset: number; length: number; ids: string[]; lens: number[]; sealed?: number[] } | { same: true; length: number } | { grew: true } | { code?: string; message: string })[];
@@ -222,6 +230,7 @@ export class SealPool {
       size: m.length!,
       lengths: m.lens,
       ids: m.ids,
+      quiet: m.quiet ?? undefined,
       seal: async (only) => {
         const r = await this.ask({ kind: 'imageSeal', handle, only }, worker).answer;
         if (!r.buf || !r.lengths || r.lengths.length !== only.length) throw new ClawbackError('INTERNAL', 'blob worker answered an image seal with the wrong number of blobs');

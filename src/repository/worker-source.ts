@@ -242,7 +242,7 @@ function image(msg) {
   }
   h.lens = lens;
   held.set(msg.seq, h);
-  parentPort.postMessage({ seq: msg.seq, handle: msg.seq, ids, lens, length: img.length });
+  parentPort.postMessage({ seq: msg.seq, handle: msg.seq, ids, lens, length: img.length, quiet: h.quiet ?? null });
 }
 function heldImage(handle) {
   const h = held.get(handle);

@@ -279,3 +279,55 @@ it("images a database again when it was written to before its check (the check s
   expect(err.message).toMatch(/state\.db.*written to while each of 3 copies/s);
   expect(images).toBe(3);
 });
+
+it('checks a quiet database on a SQLite worker, and images it again when it was written to before that check', async () => {
+  const broken = join(tmp.dir, 'src9');
+  const written = join(tmp.dir, 'src10');
+  await mkdir(broken);
+  await mkdir(written);
+  const db = openTable(join(broken, 'broken.db'), 2000, { wal: false, pad: 200 });
+  const pageSize = db.pragma('page_size', { simple: true }) as number;
+  db.close();
+  const bytes = readFileSync(join(broken, 'broken.db'));
+  bytes[pageSize] = 0x03; // page 2, the table's root: an invalid b-tree page type
+  writeFileSync(join(broken, 'broken.db'), bytes);
+  openTable(join(written, 'state.db'), 300, { wal: false }).close();
+  await new Promise((r) => setTimeout(r, 1100)); // quiet: not modified for a second
+
+  const quiet: (string | undefined)[] = [];
+  const ends: boolean[] = []; // whether the held transaction ran the check
+  let writeAfterImage = false;
+  const real = repo.imageDatabase.bind(repo);
+  repo.imageDatabase = async (...args) => {
+    const img = await real(...args);
+    if (img.kind !== 'hashed') return img;
+    quiet.push(img.quiet);
+    const end = img.end;
+    img.end = (check) => (ends.push(check), end(check));
+    if (writeAfterImage) {
+      writeAfterImage = false;
+      const w = new Database(args[0]);
+      w.exec("INSERT INTO t (v) VALUES ('written after the image')");
+      w.close();
+    }
+    return img;
+  };
+
+  const err = await rejection(createSnapshot(repo, { paths: [broken] }));
+  expect(err.code).toBe('CAPTURE');
+  expect(err.message).toMatch(/broken\.db.*quick_check/s);
+  expect(quiet).toEqual([expect.any(String)]); // imaged quiet: checked on the SQLite worker
+  expect(ends).toEqual([false]);
+
+  quiet.length = 0;
+  ends.length = 0;
+  writeAfterImage = true;
+  const snap = await createSnapshot(repo, { paths: [written] });
+  // The check saw another stamp: imaged again, now through an ordinary connection (the
+  // file was just written, so it is not quiet) and checked in that image's transaction.
+  expect(quiet).toEqual([expect.any(String), undefined]);
+  expect(ends).toEqual([false, true]);
+  const out = join(tmp.dir, 'out10');
+  await restoreTree(repo, snap.manifest.tree, out);
+  expect(restoredCount(join(out, 'state.db'))).toBe(301);
+});
