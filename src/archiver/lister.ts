@@ -3,7 +3,9 @@
  * the names and an `lstat` of every entry, so the main thread, which compares entries with
  * the parent snapshot and builds trees, does not spend its time in system calls. On the
  * kernel tree (78.6k files) listing is about 0.6 s of CPU; on its own thread it runs beside
- * the rest of the walk.
+ * the rest of the walk. The first {@link LIST_HERE_FIRST} entries are listed on the calling
+ * thread, which waits for the blob workers to boot then anyway: a small tree never pays
+ * for booting the lister's thread.
  *
  * The worker runs {@link LISTER_SOURCE} (a CommonJS string run with `eval: true`, so the
  * same code works from the TypeScript sources and the compiled package). One message per
@@ -246,10 +248,18 @@ export class Lister {
   private aheadEntries = 0;
   /** Messages posted to the worker (for tests). */
   posts = 0;
+  /** Entries listed on the calling thread before the worker started. */
+  private listedHere = 0;
+  private readonly hereFirst: number;
 
-  /** @param threaded false lists on the calling thread (same results, no worker). */
-  constructor(threaded = true) {
+  /**
+   * @param threaded false lists on the calling thread (same results, no worker).
+   * @param hereFirst entries a threaded lister lists on the calling thread before it starts
+   *   its worker ({@link LIST_HERE_FIRST}).
+   */
+  constructor(threaded = true, hereFirst = LIST_HERE_FIRST) {
     this.threaded = threaded;
+    this.hereFirst = hereFirst;
   }
 
   private start(): Worker {
@@ -282,7 +292,11 @@ export class Lister {
    */
   async list(dir: string): Promise<ListedEntry[]> {
     if (this.failed) throw this.failed;
-    if (!this.threaded) return listHere(dir);
+    if (!this.threaded || (this.worker === undefined && this.listedHere < this.hereFirst)) {
+      const out = listHere(dir);
+      this.listedHere += out.length;
+      return out;
+    }
     this.worker ??= this.start();
     let m = this.ahead.get(dir);
     if (m) {
@@ -326,6 +340,13 @@ export class Lister {
     if (w) await w.terminate();
   }
 }
+
+/**
+ * Entries a threaded {@link Lister} lists on the calling thread before it starts its worker:
+ * a small tree is listed before a worker would have booted (~50 ms of CPU here), and a
+ * large one gets the worker once its first directories are done.
+ */
+export const LIST_HERE_FIRST = 2000;
 
 /** {@link Lister.list} on the calling thread. */
 function listHere(dir: string): ListedEntry[] {

@@ -40,7 +40,7 @@ describe('Lister', () => {
   for (const threaded of [true, false]) {
     it(`lists entries in canonical order with their lstat (${threaded ? 'worker thread' : 'calling thread'})`, async () => {
       populate();
-      const lister = new Lister(threaded);
+      const lister = new Lister(threaded, 0);
       try {
         const entries = await lister.list(dir);
         expect(entries.map((e) => e.name)).toEqual(sortByName(['b.txt', 'Z', 'é-accent', '\u{1F600}-emoji', '\uFF21-fullwidth', 'sub', 'link', 'dangling', 'fifo']));
@@ -55,7 +55,7 @@ describe('Lister', () => {
 
     it(`throws the fs error of readdir with its code (${threaded ? 'worker thread' : 'calling thread'})`, async () => {
       writeFileSync(join(dir, 'file'), 'x');
-      const lister = new Lister(threaded);
+      const lister = new Lister(threaded, 0);
       try {
         await expect(lister.list(join(dir, 'missing'))).rejects.toMatchObject({ code: 'ENOENT' });
         await expect(lister.list(join(dir, 'file'))).rejects.toMatchObject({ code: 'ENOTDIR' });
@@ -77,7 +77,7 @@ describe('Lister', () => {
       if (depth < 3) for (let k = 0; k < 6; k++) make(join(d, `d${k}`), depth + 1);
     };
     make(join(dir, 'root'), 0);
-    const threaded = new Lister();
+    const threaded = new Lister(true, 0);
     const here = new Lister(false);
     try {
       const walk = async (d: string): Promise<void> => {
@@ -97,12 +97,34 @@ describe('Lister', () => {
     }
   });
 
+  it('lists the first entries on the calling thread and starts its worker only after them', async () => {
+    for (let d = 0; d < 6; d++) {
+      mkdirSync(join(dir, `d${d}`));
+      for (let f = 0; f < 4; f++) writeFileSync(join(dir, `d${d}`, `f${f}`), 'x'.repeat(f));
+    }
+    const here = new Lister(false);
+    const small = new Lister(); // the default threshold: a tree this small never starts it
+    const mixed = new Lister(true, 10); // the root (6 entries) and d0 (4) here, d1..d5 on it
+    try {
+      const plain = (es: ListedEntry[]) => es.map((e) => ({ name: e.name, ...Object.fromEntries(FIELDS.map((f) => [f, e.stats![f]])) }));
+      for (const lister of [small, mixed]) {
+        expect(plain(await lister.list(dir))).toEqual(plain(await here.list(dir)));
+        for (let d = 0; d < 6; d++) expect(plain(await lister.list(join(dir, `d${d}`)))).toEqual(plain(await here.list(join(dir, `d${d}`))));
+      }
+      expect(small.posts).toBe(0);
+      expect(mixed.posts).toBe(5); // one message each: listed one at a time, nothing ahead
+    } finally {
+      await small.close();
+      await mixed.close();
+    }
+  });
+
   it('lists many directories concurrently, each answer to its own caller', async () => {
     for (let d = 0; d < 20; d++) {
       mkdirSync(join(dir, `d${d}`));
       for (let f = 0; f <= d; f++) writeFileSync(join(dir, `d${d}`, `f${f}`), 'x'.repeat(f));
     }
-    const lister = new Lister();
+    const lister = new Lister(true, 0);
     try {
       const all = await Promise.all(Array.from({ length: 20 }, (_, d) => lister.list(join(dir, `d${d}`))));
       all.forEach((entries, d) => {
