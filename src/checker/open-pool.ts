@@ -17,6 +17,7 @@
 import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
 import { createRequire } from 'node:module';
+import { hashNativePath } from '../crypto/hash.js';
 import { ClawbackError, isClawbackError } from '../errors.js';
 import type { FileId } from '../ids.js';
 import { INDEX_RECORD_BYTES as R, RECORD_ID_OFFSET as ID } from '../index/format.js';
@@ -146,7 +147,7 @@ class WorkerOpener implements PackOpener {
     const req = createRequire(import.meta.url);
     const workerData = {
       zstdPath: req.resolve('zstd-napi/binding.js'),
-      blakePath: req.resolve('@napi-rs/blake-hash'),
+      blakePath: hashNativePath(),
       key: keys.encrypt ? Buffer.from(keys.encrypt) : null,
       hashKey: Buffer.from(keys.hash),
     };

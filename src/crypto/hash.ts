@@ -7,19 +7,45 @@
  *   stored (already encrypted) bytes, so anyone can check a file against its name (b3sum).
  */
 import { createRequire } from 'node:module';
+import { arch, platform } from 'node:os';
 import type * as BlakeHash from '@napi-rs/blake-hash';
 import type { BlobId, FileId } from '../ids.js';
 import { ClawbackError } from '../errors.js';
 
 let native: typeof BlakeHash | undefined;
+let nativePath: string | undefined;
 
 /**
- * @napi-rs/blake-hash, loaded on first use (or by {@link loadHashNative}): its loader probes
- * the C library through a diagnostic report, about 10 ms that commands which hash nothing
- * need not pay, and that opening a repository spends while scrypt runs.
+ * @napi-rs/blake-hash, loaded on first use (or by {@link loadHashNative}). On glibc Linux
+ * (x64, arm64) its binding package is loaded directly when it is installed: the package's
+ * own loader first probes the C library through a diagnostic report
+ * (`process.report.getReport()`, ~7 ms here, in every thread that loads it).
  */
 export function loadHashNative(): typeof BlakeHash {
-  return (native ??= createRequire(import.meta.url)('@napi-rs/blake-hash') as typeof BlakeHash);
+  if (native) return native;
+  const req = createRequire(import.meta.url);
+  const a = arch();
+  if (platform() === 'linux' && (a === 'x64' || a === 'arm64')) {
+    try {
+      const path = req.resolve(`@napi-rs/blake-hash-linux-${a}-gnu`);
+      native = req(path) as typeof BlakeHash;
+      nativePath = path;
+      return native;
+    } catch {
+      // Not installed (a musl system), or it does not load here: the package decides.
+    }
+  }
+  nativePath = req.resolve('@napi-rs/blake-hash');
+  return (native = req(nativePath) as typeof BlakeHash);
+}
+
+/**
+ * The module path worker threads load BLAKE3 from: the one {@link loadHashNative} loaded
+ * (loading it now if needed), so a worker never tries a binding this process could not load.
+ */
+export function hashNativePath(): string {
+  loadHashNative();
+  return nativePath!;
 }
 
 /** Size of a BLAKE3 key in bytes. */

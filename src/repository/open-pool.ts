@@ -28,6 +28,7 @@
 import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
 import { createRequire } from 'node:module';
+import { hashNativePath } from '../crypto/hash.js';
 import { ClawbackError, type ErrorCode } from '../errors.js';
 import type { BlobLocation } from '../index/cache.js';
 
@@ -236,7 +237,7 @@ export class OpenPool {
     const req = createRequire(import.meta.url);
     const workerData = {
       zstdPath: req.resolve('zstd-napi/binding.js'),
-      blake3Path: req.resolve('@napi-rs/blake-hash'),
+      blake3Path: hashNativePath(),
       key: o.encryptKey ? Buffer.from(o.encryptKey) : null,
       hashKey: Buffer.from(o.hashKey),
     };

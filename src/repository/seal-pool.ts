@@ -14,7 +14,7 @@ import { createRequire } from 'node:module';
 import { openSync, readSync, closeSync, constants } from 'node:fs';
 import { ClawbackError } from '../errors.js';
 import { sealEnvelope, type Cipher } from '../crypto/envelope.js';
-import { blobId } from '../crypto/hash.js';
+import { hashNativePath, blobId } from '../crypto/hash.js';
 import { chunkBuffer, fastCdcSpec, type Chunker, type FastCdcSpec } from '../chunker/index.js';
 import { sameIds, type BlobId } from '../ids.js';
 import { WORKER_SOURCE } from './worker-source.js';
@@ -151,7 +151,7 @@ export class SealPool {
     const workerData = {
       zstdPath: require.resolve('zstd-napi/binding.js'),
       betterSqlite3: require.resolve('better-sqlite3'),
-      blakePath: require.resolve('@napi-rs/blake-hash'),
+      blakePath: hashNativePath(),
       key: encryptKey ? Buffer.from(encryptKey) : null,
       hashKey: Buffer.from(hashKey),
       level,

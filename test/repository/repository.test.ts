@@ -11,7 +11,9 @@ import { repairIndex } from '../../src/repository/repair.js';
 import { SealPool } from '../../src/repository/seal-pool.js';
 import { aesCipher, noneCipher, openEnvelope } from '../../src/crypto/envelope.js';
 import { ClawbackError } from '../../src/errors.js';
-import { blobId } from '../../src/crypto/hash.js';
+import { blobId, fileId, hashNativePath } from '../../src/crypto/hash.js';
+import { existsSync } from 'node:fs';
+import { arch, platform } from 'node:os';
 import { chunkBuffer, createChunker } from '../../src/chunker/index.js';
 import { FAST_INIT, useTmp } from '../helpers/tmp.js';
 
@@ -312,4 +314,16 @@ describe('seal pool cuts files like the chunker', () => {
 
 it('errors carry codes', () => {
   expect(new ClawbackError('USAGE', 'x').toJSON()).toMatchObject({ code: 'USAGE', message: 'x' });
+});
+
+describe('BLAKE3 binding', () => {
+  it('loads the glibc binding directly where it is installed, and hashes the BLAKE3 test vector', () => {
+    const path = hashNativePath();
+    expect(existsSync(path)).toBe(true);
+    if (platform() === 'linux' && arch() === 'x64' && existsSync('node_modules/@napi-rs/blake-hash-linux-x64-gnu')) {
+      expect(path).toMatch(/blake-hash-linux-x64-gnu/);
+    }
+    // BLAKE3 of the empty input (the BLAKE3 reference's test vectors).
+    expect(fileId(Buffer.alloc(0))).toBe('af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262');
+  });
 });
