@@ -82,19 +82,12 @@ export class Countdown {
     this.done();
   }
 
-  /** Counts `work` as one piece that ends when it settles. */
-  follow(work: Promise<unknown>): void {
-    this.add();
-    work.then(() => this.done(), (err: unknown) => this.fail(err));
-  }
-
   /** Settles once every piece counted so far has ended (see the class comment). */
   close(): Promise<void> {
     this.closed = true;
-    const end = (resolve: () => void, reject: (e: unknown) => void) => () => (this.failed ? reject(this.error) : resolve());
     if (this.left === 0) return this.failed ? Promise.reject(this.error) : Promise.resolve();
     return new Promise<void>((resolve, reject) => {
-      this.settle = end(resolve, reject);
+      this.settle = () => (this.failed ? reject(this.error) : resolve());
     });
   }
 }
