@@ -191,7 +191,9 @@ export class ReadQueue {
    * {@link read} without a promise, for callers that settle many files at once: queues the
    * file and calls `resolve` (or `reject`, as `read` would reject) when its batch comes
    * back. Only when `hint` bytes fit the in-flight budget now; otherwise queues nothing and
-   * returns false (the caller then uses {@link read}, which waits for room).
+   * returns false (the caller then uses {@link read}, which waits for room). `resolve` and
+   * `reject` must not throw: a batch's callbacks are called in one loop, and one that threw
+   * would leave the files after it unanswered.
    */
   submit(path: string, hint: number, prev: readonly BlobId[] | null, resolve: (r: HashedFile) => void, reject: (e: unknown) => void): boolean {
     if (!this.inFlight.tryTake(hint)) return false;
