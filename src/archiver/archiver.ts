@@ -161,6 +161,9 @@ function sameFileStat(prev: TreeNode, st: EntryStats): boolean {
   );
 }
 
+/** A file's saved content: its chunks' blob ids, in order, and its size in bytes. */
+type Saved = { content: BlobId[]; size: number };
+
 /** A file found unchanged while listing, settled by `settleUnchanged`. */
 interface UnchangedFile {
   idx: number;
@@ -438,10 +441,10 @@ export class Archiver {
   /**
    * Saves a regular file that {@link readsAsIs} and that the blob workers read whole (up to
    * {@link smallLimit}), with no promise of its own while all goes as expected: it joins
-   * the read queue with a callback and, when it cut into exactly its parent node's chunks
-   * and those are indexed (the common case of a file whose times changed, its content not),
-   * its node is made in that callback; so it is when the workers sealed its chunks and the
-   * open pack takes them all at once. Anything else continues as {@link saveEntry} would.
+   * the read queue with a callback, which makes its node at once when {@link settleRead}
+   * can answer at once (the file cut into its parent node's chunks, the common case of a
+   * file whose times changed and content not; or its sealed chunks fit the open pack).
+   * Anything else continues as {@link saveEntry} would.
    * `files` counts it until its node is in `nodes[idx]`; the caller holds an entry slot for
    * it, released then.
    */
@@ -466,34 +469,15 @@ export class Archiver {
       this.entries.release();
       files.fail(err);
     };
-    const later = (saving: Promise<{ content: BlobId[]; size: number }>): void => {
+    const later = (saving: Promise<Saved>): void => {
       saving.then((c) => this.readNode(name, entry, readStart, c), (err: unknown) => this.entryError(entry.absPath, err)).then(finish, failed);
     };
     const settle = (r: HashedFile): void => {
-      let held = true; // the read budget, until given back here or by settleRead
       try {
-        if (r.kind === 'same') {
-          const exist = this.repo.hasBlobsNow(expect!);
-          if (exist && exist.every(Boolean)) {
-            held = false;
-            this.reads.done(size);
-            finish(this.readNode(name, entry, readStart, { content: expect!, size: r.length }));
-            return;
-          }
-        } else if (r.kind === 'sealed') {
-          const added = this.repo.saveSealedBlobsNow('data', r.ids, r.envelopes, r.lengths);
-          if (added !== undefined) {
-            held = false;
-            this.reads.done(size);
-            this.reads.sealedOutcome(added, r.ids.length - added);
-            finish(this.readNode(name, entry, readStart, { content: r.ids, size: r.size }));
-            return;
-          }
-        }
-        held = false;
-        later(this.settleRead(entry.absPath, size, expect, r));
+        const saved = this.settleRead(entry.absPath, size, expect, r);
+        if (saved instanceof Promise) later(saved);
+        else finish(this.readNode(name, entry, readStart, saved));
       } catch (err) {
-        if (held) this.reads.done(size);
         try {
           finish(this.entryError(entry.absPath, err));
         } catch (fatal) {
@@ -512,7 +496,7 @@ export class Archiver {
    * The node of regular file `entry` (named `name`) whose content was read from
    * `readStart` (ms since the epoch) on; counts it.
    */
-  private readNode(name: string, entry: EntryInfo, readStart: number, c: { content: BlobId[]; size: number }): TreeNode {
+  private readNode(name: string, entry: EntryInfo, readStart: number, c: Saved): TreeNode {
     const st = entry.stats;
     this.stats.filesRead++;
     this.count(c.size, entry.relPath);
@@ -640,7 +624,7 @@ export class Archiver {
    *   exactly these chunks, its content does not come back from the workers at all.
    * @throws the fs error of a file that cannot be read.
    */
-  private async saveFile(abs: string, size: number, prev: BlobId[] | undefined): Promise<{ content: BlobId[]; size: number }> {
+  private async saveFile(abs: string, size: number, prev: BlobId[] | undefined): Promise<Saved> {
     if (size > this.smallLimit) return this.saveFileContent(abs, this.fileChunker, size);
     return this.settleRead(abs, size, prev, await this.reads.read(abs, size, prev ?? null));
   }
@@ -648,8 +632,35 @@ export class Archiver {
   /**
    * Saves what the blob workers made of file `abs` (`size` bytes by `lstat`, read through
    * the read queue, whose budget for it this gives back), as {@link saveFile} describes.
+   * At once, without a promise, when the file cut into exactly `prev`'s chunks and those
+   * are indexed (`Repository.hasBlobsNow`), or the workers sealed it and the open pack
+   * takes all its envelopes (`Repository.saveSealedBlobsNow`); otherwise through
+   * {@link settleReadLater}.
+   * @throws (synchronously, the budget given back) what the repository's checks throw.
    */
-  private async settleRead(abs: string, size: number, prev: BlobId[] | undefined, r: HashedFile): Promise<{ content: BlobId[]; size: number }> {
+  private settleRead(abs: string, size: number, prev: BlobId[] | undefined, r: HashedFile): Saved | Promise<Saved> {
+    let saved: Saved | undefined;
+    try {
+      if (r.kind === 'same') {
+        if (this.repo.hasBlobsNow(prev!)?.every(Boolean)) saved = { content: prev!, size: r.length };
+      } else if (r.kind === 'sealed') {
+        const added = this.repo.saveSealedBlobsNow('data', r.ids, r.envelopes, r.lengths);
+        if (added !== undefined) {
+          this.reads.sealedOutcome(added, r.ids.length - added);
+          saved = { content: r.ids, size: r.size };
+        }
+      }
+    } catch (err) {
+      this.reads.done(size);
+      throw err;
+    }
+    if (!saved) return this.settleReadLater(abs, size, prev, r);
+    this.reads.done(size);
+    return saved;
+  }
+
+  /** {@link settleRead}'s path with waits: lookups and saves that may wait, or a read here. */
+  private async settleReadLater(abs: string, size: number, prev: BlobId[] | undefined, r: HashedFile): Promise<Saved> {
     try {
       if (r.kind === 'error') throw fsError(r);
       if (r.kind === 'same' && (await this.allExist(prev!))) return { content: prev!, size: r.length };
