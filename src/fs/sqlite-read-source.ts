@@ -8,6 +8,9 @@
  *
  * It defines:
  * - `checkAnswer(db, pragma)`: 'ok', or SQLite's first five answers of `PRAGMA pragma`.
+ * - `withQuietSource(source, use)`: runs `use(db)` on an immutable connection to `source`
+ *   when it is quiet (see below) and stays so with the same stamp: `{ result, stamp }`;
+ *   undefined otherwise (not quiet, written meanwhile, or immutable opens off).
  * - `withSource(source, readonly, busyMs, use)`: runs `use(db)` on a connection to `source`
  *   (a quiet database through an immutable connection, see below), then closes it and
  *   releases the `-wal`/`-shm` files a read-only connection created.
@@ -78,7 +81,7 @@ async function withQuietSource(source, use) {
   if (!db) return undefined;
   let result;
   try { result = await use(db); } finally { db.close(); }
-  return quietStamp(source) === before ? { result } : undefined;
+  return quietStamp(source) === before ? { result, stamp: before } : undefined;
 }
 async function withSource(source, readonly, busyMs, use) {
   if (readonly) {

@@ -35,14 +35,9 @@ function checkImage(image, pragma) {
 }
 // The check of a quiet database through an immutable connection, with the quiet stamp
 // seen before and after it (null when the database is not quiet, or was written meanwhile).
-function checkQuiet(path, pragma) {
-  const before = quietStamp(path);
-  if (before === undefined) return null;
-  const db = openImmutable(path);
-  if (!db) return null;
-  let answer;
-  try { answer = checkAnswer(db, pragma); } finally { db.close(); }
-  return quietStamp(path) === before ? { answer, stamp: before } : null;
+async function checkQuiet(path, pragma) {
+  const quiet = await withQuietSource(path, (db) => checkAnswer(db, pragma));
+  return quiet ? { answer: quiet.result, stamp: quiet.stamp } : null;
 }
 function backup(source, dest, busyMs, readonly) {
   const started = Date.now();
@@ -64,7 +59,7 @@ parentPort.on('message', async (m) => {
     let result = null;
     if (m.op === 'check') result = check(m.path, m.pragma);
     else if (m.op === 'checkImage') result = checkImage(m.image, m.pragma);
-    else if (m.op === 'checkQuiet') result = checkQuiet(m.path, m.pragma);
+    else if (m.op === 'checkQuiet') result = await checkQuiet(m.path, m.pragma);
     else if (m.op === 'backup') await backup(m.source, m.dest, m.busyMs, m.readonly);
     else if (m.op === 'serialize') {
       const image = await serialize(m.source, m.busyMs);
