@@ -6,12 +6,15 @@
  *
  * Databases:
  * - `blobs`: key = blob id (32 bytes) → pack number (u32 LE) || offset (u32 LE) || length
- *   (u32 LE) || raw_length (u32 LE) || type (u8) || check (8 bytes: BLAKE3(key || the 17
- *   bytes before)[0..8]). 25 bytes instead of the 32-byte pack id: a cache of 1M small-file
- *   blobs is about a third smaller in its B-tree pages, which a snapshot touches at random.
- *   A value whose check fails (bit rot in the cache file) makes the cache report itself
- *   damaged; the repository then rebuilds it from the index files, so a damaged cache can
- *   never make a snapshot reference a blob that is not stored.
+ *   (u32 LE) || raw_length (u32 LE) || type (u8) || check (8 bytes: CRC-64/XZ of key || the
+ *   17 bytes before, little-endian; src/util/crc64.ts). 25 bytes instead of the 32-byte pack
+ *   id: a cache of 1M small-file blobs is about a third smaller in its B-tree pages, which a
+ *   snapshot touches at random. A value whose check fails (bit rot in the cache file) makes
+ *   the cache report itself damaged; the repository then rebuilds it from the index files,
+ *   so a damaged cache can never make a snapshot reference a blob that is not stored. The
+ *   check guards against accidental damage only: the cache is local, holds no secret, and
+ *   whoever can write it can write anything (a keyless BLAKE3 check, format 3, guarded no
+ *   better and cost ~2 µs a lookup).
  * lmdb-js crashes the process (SIGSEGV) on a file with a damaged meta page, so
  * {@link IndexCache.open} checks both meta pages and the lock file's magic first. A bit
  * flipped in a B-tree page can still crash it (SIGBUS, seen in test/stress/bitrot.test.ts):
@@ -22,20 +25,21 @@
  * repository, which rebuilds the cache.)
  * - `packs`: key = pack id (32 bytes) → size (f64 LE, bytes) || pack number (u32 LE)
  * - `packNumbers`: key = pack number (u32 BE) → pack id (32 bytes) || check (8 bytes:
- *   BLAKE3(key || pack id)[0..8]); numbers are given out from 0 in merge order
+ *   CRC-64/XZ of key || pack id, little-endian); numbers are given out from 0 in merge order
  * - `indexes`: key = index file id (32 bytes) → empty (the index files merged so far)
- * - `meta`: `format` → 1
+ * - the root database: `format` → {@link CACHE_FORMAT}; a cache of another format is deleted
+ *   and rebuilt by {@link IndexCache.open}
  */
 import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Blake3Hasher } from '@napi-rs/blake-hash';
 import { open, type Database, type RootDatabase } from 'lmdb';
 import { ClawbackError } from '../errors.js';
 import { fromHex, toHex, type BlobId, type FileId } from '../ids.js';
 import type { BlobType } from '../pack/format.js';
 import { INDEX_RECORD_BYTES, packRecords, RECORD_ID_OFFSET, type IndexFile, type ScannedIndex } from './format.js';
 import { CacheDamagedError } from './cache-error.js';
+import { CRC64_BYTES, crc64Matches, writeCrc64 } from '../util/crc64.js';
 
 /** Where a blob is stored. */
 export interface BlobLocation {
@@ -50,12 +54,13 @@ export interface BlobLocation {
   rawLength: number;
 }
 
-const CACHE_FORMAT = 3;
+/** The layout of the cache; 4: checks are CRC-64/XZ (3: BLAKE3). */
+export const CACHE_FORMAT = 4;
 const EMPTY = Buffer.alloc(0);
 
 /** Bytes of a `blobs` value before its check: pack number, offset, length, raw length, type. */
 const VALUE_BYTES = 17;
-const CHECK_BYTES = 8;
+const CHECK_BYTES = CRC64_BYTES;
 
 /**
  * Most blobs merged in one transaction (see {@link IndexCache.addIndexFile}): bounds the
@@ -64,15 +69,11 @@ const CHECK_BYTES = 8;
 export const MERGE_PART_BLOBS = 8192;
 
 /**
- * One hasher for every check, reset each time (reset keeps the derive-key context). A new
- * hasher per entry cost about 2 KiB of native memory each that only a garbage collection
- * (which that memory does not prompt) gave back: hundreds of MiB while a cache was built.
+ * True when `value` is `length` bytes followed by their check, the CRC-64/XZ of `key` ||
+ * those bytes (allocates nothing: this runs on every lookup).
  */
-const checker = Blake3Hasher.newDeriveKey('clawback index cache v1');
-
-function check(key: Buffer, value: Buffer, length = VALUE_BYTES): Buffer {
-  checker.reset();
-  return checker.update(key).update(value.subarray(0, length)).digestBuffer().subarray(0, CHECK_BYTES);
+function checked(key: Buffer, value: Buffer, length: number): boolean {
+  return value.length === length + CHECK_BYTES && crc64Matches(key, value, length, value, length);
 }
 
 /** The `packNumbers` key of pack number `n` (big-endian: keys sort by number). */
@@ -116,8 +117,9 @@ export function lmdbFilesLookSane(dir: string, pageSize = 4096): boolean {
   return true;
 }
 
+/** Writes the check of a `blobs` value (its first {@link VALUE_BYTES} bytes) into its last bytes. */
 function sealValue(key: Buffer, v: Buffer): Buffer {
-  check(key, v).copy(v, VALUE_BYTES);
+  writeCrc64(key, v, VALUE_BYTES, v, VALUE_BYTES);
   return v;
 }
 
@@ -161,7 +163,7 @@ export class IndexCache {
     const v = this.packNumbers.getBinary(key);
     const seen = this.packIds[n];
     if (seen !== undefined && v !== undefined && seen.raw.equals(v)) return seen.id;
-    if (v === undefined || v.length !== 32 + CHECK_BYTES || !check(key, v, 32).equals(v.subarray(32))) throw new CacheDamagedError(this.path);
+    if (v === undefined || !checked(key, v, 32)) throw new CacheDamagedError(this.path);
     const id = toHex(v.subarray(0, 32));
     this.packIds[n] = { raw: v, id };
     return id;
@@ -188,7 +190,7 @@ export class IndexCache {
     const key = packNumberKey(n);
     const id = Buffer.alloc(32 + CHECK_BYTES);
     packKey.copy(id, 0);
-    check(key, id, 32).copy(id, 32);
+    writeCrc64(key, id, 32, id, 32);
     this.packNumbers.put(key, id);
     return n;
   }
@@ -236,7 +238,7 @@ export class IndexCache {
     const key = fromHex(id);
     const v = this.blobs.getBinary(key);
     if (v === undefined) return undefined;
-    if (v.length !== VALUE_BYTES + CHECK_BYTES || !check(key, v).equals(v.subarray(VALUE_BYTES))) throw new CacheDamagedError(this.path);
+    if (!checked(key, v, VALUE_BYTES)) throw new CacheDamagedError(this.path);
     return decodeLocation(id, this.packIdOf(v.readUInt32LE(0)), v);
   }
 
@@ -328,7 +330,7 @@ export class IndexCache {
     for (const { key, value } of this.blobs.getRange()) {
       const k = key as Buffer;
       const v = value as Buffer;
-      if (v.length !== VALUE_BYTES + CHECK_BYTES || !check(k, v).equals(v.subarray(VALUE_BYTES))) throw new CacheDamagedError(this.path);
+      if (!checked(k, v, VALUE_BYTES)) throw new CacheDamagedError(this.path);
       yield decodeLocation(toHex(k), this.packIdOf(v.readUInt32LE(0)), v);
     }
   }

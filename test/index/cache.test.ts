@@ -2,14 +2,17 @@
  * The LMDB index cache names a blob's pack by a pack number local to the cache. Two users
  * of one cache (two processes, or two handles here) must agree on the numbers: each is
  * given out inside the write transaction that records it, and a number read earlier is
- * never trusted after another user cleared and renumbered the cache.
+ * never trusted after another user cleared and renumbered the cache. Each entry carries a
+ * CRC-64/XZ check, and a cache of another format is rebuilt.
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { join, resolve } from 'node:path';
+import { open, type Database, type RootDatabase } from 'lmdb';
 import { describe, expect, it } from 'vitest';
-import { IndexCache, MERGE_PART_BLOBS } from '../../src/index/cache.js';
+import { CACHE_FORMAT, CacheDamagedError, IndexCache, MERGE_PART_BLOBS } from '../../src/index/cache.js';
 import { encodeIndex, scanIndex, type IndexFile } from '../../src/index/format.js';
+import { crc64 } from '../../src/util/crc64.js';
 import { useTmp } from '../helpers/tmp.js';
 
 const tmp = useTmp();
@@ -113,5 +116,117 @@ describe('index cache pack numbers', () => {
     } finally {
       await c.close();
     }
+  });
+});
+
+/** Opens the raw LMDB environment of the (closed) cache at `path` and hands `f` its root. */
+async function withRawCache<T>(path: string, f: (root: RootDatabase, db: (name: string) => Database<Buffer, Buffer>) => T | Promise<T>): Promise<T> {
+  const env = open({ path, maxDbs: 8 });
+  try {
+    return await f(env, (name) => env.openDB<Buffer, Buffer>({ name, keyEncoding: 'binary', encoding: 'binary' }));
+  } finally {
+    await env.close();
+  }
+}
+
+/** A cache at a new path holding one index file of one pack of 3 blobs; closed. */
+async function cacheOfOnePack(): Promise<{ path: string; f: ReturnType<typeof indexOfOnePack> }> {
+  const path = join(tmp.dir, `cache-${hex().slice(0, 8)}`);
+  const f = indexOfOnePack(3);
+  const c = IndexCache.open(path);
+  c.addIndexFile(f.file, f.idx);
+  await c.close();
+  return { path, f };
+}
+
+describe('index cache entry checks', () => {
+  it('stores, after each blobs and packNumbers value, the CRC-64/XZ of key || the value before it, little-endian', async () => {
+    const { path, f } = await cacheOfOnePack();
+    await withRawCache(path, (root, db) => {
+      expect(root.get('format')).toBe(CACHE_FORMAT);
+      expect(CACHE_FORMAT).toBe(4);
+      const blobs = db('blobs');
+      for (const [i, id] of f.blobs.entries()) {
+        const key = Buffer.from(id, 'hex');
+        const v = blobs.getBinary(key)!;
+        expect(v.length).toBe(25);
+        expect([v.readUInt32LE(0), v.readUInt32LE(4), v.readUInt32LE(8), v.readUInt32LE(12), v[16]]).toEqual([0, i * 10, 10, 7, 0]);
+        expect(v.readBigUInt64LE(17)).toBe(crc64(key, v.subarray(0, 17)));
+      }
+      const numbers = db('packNumbers');
+      const key = Buffer.from([0, 0, 0, 0]);
+      const v = numbers.getBinary(key)!;
+      expect(v.subarray(0, 32).toString('hex')).toBe(f.pack);
+      expect(v.readBigUInt64LE(32)).toBe(crc64(key, v.subarray(0, 32)));
+    });
+  });
+
+  it('a flipped bit in a blobs value (location or check) makes get and allBlobs throw CacheDamagedError', async () => {
+    for (const byte of [5, 16, 17, 24]) {
+      const { path, f } = await cacheOfOnePack();
+      const key = Buffer.from(f.blobs[1]!, 'hex');
+      await withRawCache(path, async (_, db) => {
+        const v = Buffer.from(db('blobs').getBinary(key)!);
+        v[byte]! ^= 0x04;
+        await db('blobs').put(key, v);
+      });
+      const c = IndexCache.open(path);
+      try {
+        expect(c.get(f.blobs[0]!)!.packId).toBe(f.pack); // the other entries are fine
+        expect(() => c.get(f.blobs[1]!), `byte ${byte}`).toThrow(CacheDamagedError);
+        expect(() => [...c.allBlobs()]).toThrow(CacheDamagedError);
+        expect(c.has(f.blobs[1]!)).toBe(true); // has() does not check (see its comment)
+      } finally {
+        await c.close();
+      }
+    }
+  });
+
+  it('a blobs value of the wrong length makes get throw CacheDamagedError', async () => {
+    const { path, f } = await cacheOfOnePack();
+    const key = Buffer.from(f.blobs[0]!, 'hex');
+    await withRawCache(path, async (_, db) => {
+      await db('blobs').put(key, db('blobs').getBinary(key)!.subarray(0, 24));
+    });
+    const c = IndexCache.open(path);
+    try {
+      expect(() => c.get(f.blobs[0]!)).toThrow(CacheDamagedError);
+    } finally {
+      await c.close();
+    }
+  });
+
+  it('a flipped bit in a packNumbers value (pack id or check) makes get throw CacheDamagedError', async () => {
+    for (const byte of [3, 31, 32, 39]) {
+      const { path, f } = await cacheOfOnePack();
+      await withRawCache(path, async (_, db) => {
+        const key = Buffer.from([0, 0, 0, 0]);
+        const v = Buffer.from(db('packNumbers').getBinary(key)!);
+        v[byte]! ^= 0x10;
+        await db('packNumbers').put(key, v);
+      });
+      const c = IndexCache.open(path);
+      try {
+        expect(() => c.get(f.blobs[0]!), `byte ${byte}`).toThrow(CacheDamagedError);
+      } finally {
+        await c.close();
+      }
+    }
+  });
+
+  it('a cache of another format (3: BLAKE3 checks) is deleted and rebuilt empty at the current format', async () => {
+    const { path, f } = await cacheOfOnePack();
+    await withRawCache(path, (root) => root.putSync('format', 3));
+    const c = IndexCache.open(path);
+    try {
+      expect(c.blobCount()).toBe(0);
+      expect(c.indexFiles()).toEqual(new Set());
+      expect(c.get(f.blobs[0]!)).toBeUndefined();
+      c.addIndexFile(f.file, f.idx); // and it is usable
+      expect(c.get(f.blobs[2]!)).toEqual({ id: f.blobs[2], type: 'data', packId: f.pack, offset: 20, length: 10, rawLength: 7 });
+    } finally {
+      await c.close();
+    }
+    await withRawCache(path, (root) => expect(root.get('format')).toBe(CACHE_FORMAT));
   });
 });
