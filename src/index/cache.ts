@@ -76,6 +76,13 @@ function checked(key: Buffer, value: Buffer, length: number): boolean {
   return value.length === length + CHECK_BYTES && crc64Matches(key, value, length, value, length);
 }
 
+/** True when `b` (whose `length` may be set below its byteLength, see `getBinaryFast`) holds the bytes of `a`. */
+function sameBytes(a: Buffer, b: Buffer): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 /** The `packNumbers` key of pack number `n` (big-endian: keys sort by number). */
 function packNumberKey(n: number): Buffer {
   const k = Buffer.alloc(4);
@@ -123,9 +130,6 @@ function sealValue(key: Buffer, v: Buffer): Buffer {
   return v;
 }
 
-function decodeLocation(id: BlobId, packId: FileId, v: Buffer): BlobLocation {
-  return { id, type: v[16] === 0 ? 'data' : 'tree', packId, offset: v.readUInt32LE(4), length: v.readUInt32LE(8), rawLength: v.readUInt32LE(12) };
-}
 
 /** An open LMDB index cache. */
 export class IndexCache {
@@ -140,6 +144,9 @@ export class IndexCache {
    * another process sharing the cache may clear it and number the packs anew.
    */
   private readonly packIds: ({ raw: Buffer; id: FileId } | undefined)[] = [];
+  /** Key buffers of lookups, reused: a `blobs` key (32 bytes) and a `packNumbers` key. */
+  private readonly lookupKey = Buffer.alloc(32);
+  private readonly numberKey = Buffer.alloc(4);
   readonly path: string;
   /** This process's user record (see {@link addUser}). */
   private marker: string | undefined;
@@ -159,14 +166,30 @@ export class IndexCache {
    * @throws CacheDamagedError when the number is unknown or its entry fails its check.
    */
   private packIdOf(n: number): FileId {
-    const key = packNumberKey(n);
-    const v = this.packNumbers.getBinary(key);
+    const key = this.numberKey;
+    key.writeUInt32BE(n, 0);
+    // getBinaryFast: LMDB's read buffer, reused by the next read, with `length` set to the
+    // value's (only indexing and `length` are used on it; its own byteLength is larger).
+    const v = this.packNumbers.getBinaryFast(key);
     const seen = this.packIds[n];
-    if (seen !== undefined && v !== undefined && seen.raw.equals(v)) return seen.id;
+    if (seen !== undefined && v !== undefined && sameBytes(seen.raw, v)) return seen.id;
     if (v === undefined || !checked(key, v, 32)) throw new CacheDamagedError(this.path);
-    const id = toHex(v.subarray(0, 32));
-    this.packIds[n] = { raw: v, id };
+    const raw = Buffer.from(v.subarray(0, v.length));
+    const id = toHex(raw.subarray(0, 32));
+    this.packIds[n] = { raw, id };
     return id;
+  }
+
+  /**
+   * The location `v` (a checked `blobs` value) describes. Its fields are read before the
+   * pack id is looked up: `v` may be LMDB's read buffer, which the next read overwrites.
+   */
+  private locationOf(id: BlobId, v: Buffer): BlobLocation {
+    const type = v[16] === 0 ? 'data' : 'tree';
+    const offset = v.readUInt32LE(4);
+    const length = v.readUInt32LE(8);
+    const rawLength = v.readUInt32LE(12);
+    return { id, type, packId: this.packIdOf(v.readUInt32LE(0)), offset, length, rawLength };
   }
 
   /**
@@ -235,11 +258,13 @@ export class IndexCache {
 
   /** The location of `id`, if indexed. */
   get(id: BlobId): BlobLocation | undefined {
-    const key = fromHex(id);
-    const v = this.blobs.getBinary(key);
+    // A reused key buffer (LMDB copies the key) and LMDB's read buffer (see packIdOf):
+    // nothing is allocated for a lookup but the location returned.
+    const key = id.length === 64 && this.lookupKey.write(id, 'hex') === 32 ? this.lookupKey : fromHex(id);
+    const v = this.blobs.getBinaryFast(key);
     if (v === undefined) return undefined;
     if (!checked(key, v, VALUE_BYTES)) throw new CacheDamagedError(this.path);
-    return decodeLocation(id, this.packIdOf(v.readUInt32LE(0)), v);
+    return this.locationOf(id, v);
   }
 
   /**
@@ -331,7 +356,7 @@ export class IndexCache {
       const k = key as Buffer;
       const v = value as Buffer;
       if (!checked(k, v, VALUE_BYTES)) throw new CacheDamagedError(this.path);
-      yield decodeLocation(toHex(k), this.packIdOf(v.readUInt32LE(0)), v);
+      yield this.locationOf(toHex(k), v);
     }
   }
 
