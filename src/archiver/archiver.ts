@@ -633,7 +633,8 @@ export class Archiver {
    * Saves what the blob workers made of file `abs` (`size` bytes by `lstat`, read through
    * the read queue, whose budget for it this gives back), as {@link saveFile} describes.
    * At once, without a promise, when the file cut into exactly `prev`'s chunks and those
-   * are indexed (`Repository.hasBlobsNow`), or the workers sealed it and the open pack
+   * are indexed (`Repository.hasBlobsNow`), or the workers read it (no `prev`, or not
+   * sealed) and all its chunks are indexed, or the workers sealed it and the open pack
    * takes all its envelopes (`Repository.saveSealedBlobsNow`); otherwise through
    * {@link settleReadLater}.
    * @throws (synchronously, the budget given back) what the repository's checks throw.
@@ -649,6 +650,10 @@ export class Archiver {
           this.reads.sealedOutcome(added, r.ids.length - added);
           saved = { content: r.ids, size: r.size };
         }
+      } else if (r.kind === 'read') {
+        // Without a parent node (a tree copied, moved or unpacked again) the content is
+        // usually stored already: then there is nothing to save.
+        if (this.repo.hasBlobsNow(r.ids)?.every(Boolean)) saved = { content: r.ids, size: r.data.byteLength };
       }
     } catch (err) {
       this.reads.done(size);

@@ -56,6 +56,41 @@ describe('archiver walk', () => {
     expect(await snapshotFs(out)).toEqual(await snapshotFs(b));
   });
 
+  it('a copy with some files changed stores exactly the changed content and restores identically', async () => {
+    const writeTree = async (root: string, changed: (i: number) => boolean): Promise<void> => {
+      await mkdir(join(root, 'sub'), { recursive: true });
+      // 36 MiB of unchanged files first: more than the read queue lets be in flight (32 MiB),
+      // so the files in sub wait for their answers, which turn sealing on the workers off
+      // (nearly every chunk was stored already): sub's files come back read, not sealed.
+      for (let k = 0; k < 36; k++) await writeFile(join(root, `big${k}`), Buffer.alloc(1 << 20, `big ${k} `));
+      for (let i = 0; i < 300; i++) await writeFile(join(root, 'sub', `f${i}`), `${changed(i) ? 'changed' : 'file'} ${i} `.repeat(20 + i));
+    };
+    const a = join(tmp.dir, 'a');
+    await writeTree(a, () => false);
+    const first = await archive(repo, { paths: [a] });
+    await repo.flush();
+    const afterFirst = repo.saveStats.blobsAdded;
+    // No parent: every file is read again, and most are found stored, chunk by chunk.
+    const b = join(tmp.dir, 'b');
+    await writeTree(b, (i) => i % 37 === 0);
+    const second = await archive(repo, { paths: [b] });
+    await repo.flush();
+    // New: the chunks of the second tree's files that the first did not have, and two trees.
+    const chunks = async (tree: string): Promise<Set<string>> => {
+      const top = decodeTree(await repo.loadBlob(tree)).nodes;
+      const sub = decodeTree(await repo.loadBlob(top.find((n) => n.name === 'sub')!.subtree!)).nodes;
+      return new Set([...top, ...sub].flatMap((n) => n.content ?? []));
+    };
+    const before = await chunks(first.tree);
+    const fresh = [...(await chunks(second.tree))].filter((id) => !before.has(id));
+    expect(fresh.length).toBeGreaterThanOrEqual(9); // files 0, 37, …, 296 changed
+    expect(repo.saveStats.blobsAdded).toBe(afterFirst + fresh.length + 2);
+    expect(second).toMatchObject({ files: 336, filesRead: 336 });
+    const out = join(tmp.dir, 'out');
+    await restoreTree(repo, second.tree, out);
+    expect(await snapshotFs(out)).toEqual(await snapshotFs(b));
+  });
+
   it('files whose times changed but content did not keep their chunks and are counted as read', async () => {
     const src = join(tmp.dir, 'src');
     await mkdir(join(src, 'sub'), { recursive: true });
