@@ -4,7 +4,7 @@ import { ClawbackError } from '../../src/errors.js';
 import type { ErrorCode } from '../../src/errors.js';
 import { isHexId, toHex } from '../../src/ids.js';
 import { decodeTree, decodeTreeParts, encodeTree, sortNodes } from '../../src/tree/codec.js';
-import { compareNames, isWellFormed, nameProblem, sameNode, sortByName, validateName } from '../../src/tree/node.js';
+import { compareNames, isWellFormed, makeNode, nameProblem, sameNode, sortByName, validateName } from '../../src/tree/node.js';
 import type { Tree, TreeNode } from '../../src/tree/node.js';
 
 const ID_A = 'a'.repeat(64);
@@ -660,5 +660,141 @@ describe('encodeTree: sorted and unsorted input', () => {
     const n: TreeNode = { name: 'd', type: 'dir', mode: 0, mtimeNs: 0n, ctimeNs: undefined, inode: undefined, size: 0, subtree: ID_A };
     expect(str(encodeTree({ nodes: [n] }))).toBe(`{"nodes":[{"name":"d","type":"dir","mode":0,"mtime":"0","size":0,"subtree":"${ID_A}"}]}`);
     expect(sameNode(n, mk('d'))).toBe(true);
+  });
+});
+
+// ---- the byte-level encoder against the plainest definition of the format ----
+
+/**
+ * The canonical encoding by definition: `JSON.stringify` of plain objects with the keys in
+ * canonical order (64-bit values as decimal strings), nodes sorted by `Buffer.compare` of
+ * their UTF-8 names, as UTF-8. No validation: for valid trees only.
+ */
+function referenceEncode(t: Tree): Uint8Array {
+  const nodes = [...t.nodes]
+    .sort((a, b) => Buffer.compare(Buffer.from(a.name, 'utf8'), Buffer.from(b.name, 'utf8')))
+    .map((n) => {
+      const o: Record<string, unknown> = { name: n.name, type: n.type, mode: n.mode, mtime: String(n.mtimeNs) };
+      if (n.ctimeNs !== undefined) o['ctime'] = String(n.ctimeNs);
+      if (n.inode !== undefined) o['inode'] = String(n.inode);
+      o['size'] = n.size;
+      if (n.content !== undefined) o['content'] = n.content;
+      if (n.subtree !== undefined) o['subtree'] = n.subtree;
+      if (n.target !== undefined) o['target'] = n.target;
+      return o;
+    });
+  return Buffer.from(JSON.stringify({ nodes }), 'utf8');
+}
+
+/** Characters that take every path of the string writer: escapes, 1- to 4-byte UTF-8, U+2028/9. */
+const encoderUnit = fc.constantFrom(
+  'a', 'Z', '~', ' ', '"', '\\', '/', '\u0001', '\b', '\t', '\n', '\u000b', '\f', '\r', '\u000e', '\u001f', '\u007f',
+  '\u0080', 'é', '\u07ff', '\u0800', 'ह', '\u2028', '\u2029', '\ud7ff', '\ue000', '\ufeff', '\ufffd', '\uffff',
+  '\u{10000}', '\u{1F600}', '\u{10FFFF}',
+);
+const encoderText = fc.oneof(
+  fc.string({ unit: encoderUnit, minLength: 1, maxLength: 16 }),
+  fc.string({ unit: 'binary', minLength: 1, maxLength: 16 }),
+  fc.string({ unit: 'binary-ascii', minLength: 1, maxLength: 16 }),
+  fc.string({ unit: 'grapheme', minLength: 1, maxLength: 8 }),
+  fc.string({ unit: 'grapheme-composite', minLength: 1, maxLength: 8 }),
+  fc.constantFrom('a"b\\c', '\u2028\u2029', '\u{1F600}\u{10FFFF}', 'é'.repeat(127), 'x'.repeat(255), '\u{1F600}'.repeat(63), '\u001f'.repeat(255)),
+);
+const encoderName = encoderText.filter((n) => nameProblem(n) === undefined);
+const encoderTarget = fc.oneof(encoderText, fc.constant('x'.repeat(4096))).filter((t) => !t.includes('\0') && isWellFormed(t));
+const encoderInt64 = fc.oneof(
+  int64,
+  fc.constantFrom(-(2n ** 63n), 2n ** 63n - 1n, 0n, -1n, 1n, 9n, 10n, -10n, 2n ** 53n - 1n, 2n ** 53n, -(2n ** 53n) + 1n, -(2n ** 53n), 1700000000123456789n),
+);
+const encoderUint64 = fc.oneof(uint64, fc.constantFrom(0n, 1n, 9n, 10n, 2n ** 53n - 1n, 2n ** 53n, 2n ** 63n, 2n ** 64n - 1n));
+const encoderMode = fc.oneof(mode, fc.constantFrom(0, 0o7777, 9, 10));
+const encoderSize = fc.oneof(fc.maxSafeNat(), fc.constantFrom(0, 1, 9, 10, 99, 100, 2 ** 32, Number.MAX_SAFE_INTEGER));
+const encoderCommon = fc.record(
+  { name: encoderName, mode: encoderMode, mtimeNs: encoderInt64, ctimeNs: encoderInt64, inode: encoderUint64 },
+  { requiredKeys: ['name', 'mode', 'mtimeNs'] },
+);
+const encoderNode: fc.Arbitrary<TreeNode> = fc
+  .tuple(
+    fc.oneof(
+      fc
+        .tuple(encoderCommon, fc.constantFrom('file' as const, 'sqlite' as const), encoderSize, fc.array(hexId, { maxLength: 4 }))
+        .map(([c, type, size, content]): TreeNode => ({ ...c, type, size, content })),
+      fc.tuple(encoderCommon, hexId).map(([c, subtree]): TreeNode => ({ ...c, type: 'dir', size: 0, subtree })),
+      fc.tuple(encoderCommon, encoderTarget).map(([c, target]): TreeNode => ({ ...c, type: 'symlink', size: 0, target })),
+    ),
+    fc.boolean(),
+  )
+  // Half the nodes as the archiver builds them: every field present, absent ones undefined.
+  .map(([n, full]) => (full ? makeNode(n.name, n.type, n.mode, n.mtimeNs, n.ctimeNs, n.inode, n.size, n.content, n.subtree, n.target) : n));
+const encoderTree: fc.Arbitrary<Tree> = fc.uniqueArray(encoderNode, { selector: (n) => n.name, maxLength: 12 }).map((nodes) => ({ nodes }));
+
+/** True when two byte arrays hold the same bytes. */
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+}
+
+describe('encodeTree writes exactly the bytes of the plain JSON.stringify encoding', () => {
+  fcTest.prop([encoderTree], { numRuns: 500 })('on random valid trees with tricky names, targets and numbers', (t) => {
+    const expected = referenceEncode(t);
+    const b = encodeTree(t);
+    expect(Buffer.from(b).toString('utf8')).toBe(Buffer.from(expected).toString('utf8'));
+    expect(sameBytes(b, expected)).toBe(true);
+    expect(sameBytes(encodeTree({ nodes: sortNodes(t.nodes) }), expected)).toBe(true); // the sorted-input path
+    expect(decodeTree(b)).toEqual({ nodes: sortNodes(t.nodes) });
+  });
+
+  test('every BMP character in a name and a target, and every plane-boundary astral one', () => {
+    const chars: string[] = [];
+    for (let c = 1; c <= 0xffff; c++) if (c !== 0x2f && (c < 0xd800 || c > 0xdfff)) chars.push(String.fromCharCode(c));
+    for (const cp of [0x10000, 0x1ffff, 0x20000, 0xeffff, 0xf0000, 0x10fffd, 0x10ffff]) chars.push(String.fromCodePoint(cp));
+    const nodes = chars.map((ch): TreeNode => ({ name: `x${ch}`, type: 'symlink', mode: 0o777, mtimeNs: 0n, size: 0, target: `${ch}y` }));
+    const t: Tree = { nodes };
+    expect(sameBytes(encodeTree(t), referenceEncode(t))).toBe(true);
+  });
+
+  test('the extremes of every number', () => {
+    const t: Tree = {
+      nodes: [
+        { name: 'max', type: 'file', mode: 0o7777, mtimeNs: 2n ** 63n - 1n, ctimeNs: 2n ** 63n - 1n, inode: 2n ** 64n - 1n, size: Number.MAX_SAFE_INTEGER, content: [ID_A] },
+        { name: 'min', type: 'file', mode: 0, mtimeNs: -(2n ** 63n), ctimeNs: -(2n ** 63n), inode: 0n, size: 0, content: [] },
+        { name: 'mid', type: 'sqlite', mode: 0o644, mtimeNs: -1n, ctimeNs: 2n ** 53n, inode: 2n ** 53n - 1n, size: 10, content: [ID_B, ID_C] },
+      ],
+    };
+    const b = encodeTree(t);
+    expect(sameBytes(b, referenceEncode(t))).toBe(true);
+    expect(str(b)).toContain('"mode":4095,"mtime":"9223372036854775807","ctime":"9223372036854775807","inode":"18446744073709551615","size":9007199254740991,');
+    expect(str(b)).toContain('"mode":0,"mtime":"-9223372036854775808","ctime":"-9223372036854775808","inode":"0","size":0,"content":[]}');
+  });
+
+  test('a result is the caller\'s: later calls, small or large, leave it alone', () => {
+    const mk = (name: string, target: string): TreeNode => ({ name, type: 'symlink', mode: 0o777, mtimeNs: 1n, size: 0, target });
+    const first = encodeTree({ nodes: [mk('a', 'first')] });
+    const kept = Buffer.from(first); // a copy
+    const second = encodeTree({ nodes: [mk('b', 'other')] });
+    expect(sameBytes(first, kept)).toBe(true);
+    expect(str(second)).toContain('"other"');
+    // Each result has an ArrayBuffer of its own, exactly as long as the blob (safe to transfer).
+    for (const b of [first, second]) {
+      expect(b.byteOffset).toBe(0);
+      expect(b.buffer.byteLength).toBe(b.byteLength);
+    }
+    expect(first.buffer).not.toBe(second.buffer);
+    // Trees of several MB grow the scratch buffer (and let it go afterwards).
+    const big: Tree = { nodes: Array.from({ length: 20000 }, (_, i): TreeNode => mk(`n${i}`, `${'t'.repeat(100)}é${i}`)) };
+    const bigBytes = encodeTree(big);
+    expect(bigBytes.byteLength).toBeGreaterThan(2 * 1024 * 1024);
+    expect(sameBytes(bigBytes, referenceEncode(big))).toBe(true);
+    const bigKept = Buffer.from(bigBytes);
+    expect(sameBytes(first, kept)).toBe(true);
+    const third = encodeTree({ nodes: [mk('c', 'third')] });
+    expect(sameBytes(third, referenceEncode({ nodes: [mk('c', 'third')] }))).toBe(true);
+    expect(sameBytes(bigBytes, bigKept)).toBe(true);
+    expect(sameBytes(first, kept)).toBe(true);
+  });
+
+  test('a failed call leaves the next one unharmed', () => {
+    const good: Tree = { nodes: [{ name: 'ok', type: 'dir', mode: 0, mtimeNs: 0n, size: 0, subtree: ID_A }] };
+    expectError(() => encodeTree({ nodes: [{ name: 'bad', type: 'dir', mode: 0, mtimeNs: 0n, size: 0, subtree: 'x' }] }), 'INTERNAL');
+    expect(sameBytes(encodeTree(good), referenceEncode(good))).toBe(true);
   });
 });
