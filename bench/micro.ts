@@ -105,7 +105,7 @@ for (const level of [1, 3, 6]) {
 
 // Seal pool: zstd 3 + AES-GCM, all pieces in flight at once (bounded by 64 outstanding).
 for (const threads of [0, 1, 2]) {
-  const pool = new SealPool(aesCipher(key), key, key, 3, threads);
+  const pool = new SealPool(aesCipher(key), key, key, { level: 3, sqliteLevel: 3 }, threads);
   const s = await best(async () => {
     const inflight = new Set<Promise<unknown>>();
     for (const p of mibPieces) {

@@ -24,8 +24,12 @@ export interface RepoConfig {
   chunkerSeed: string;
   /** Blob id function. */
   hash: 'blake3-keyed-256';
-  /** Per-blob compression. */
-  compression: { algorithm: 'zstd'; level: number };
+  /**
+   * Per-blob compression: zstd `level` (0..19; 0 = none), and `sqliteLevel` for the chunks
+   * of SQLite database images (absent: `level`). Writer settings only: a reader decodes any
+   * zstd frame whatever its level.
+   */
+  compression: { algorithm: 'zstd'; level: number; sqliteLevel?: number };
   /** Blob and metadata cipher. */
   cipher: 'aes-256-gcm' | 'none';
   /** Target pack size in bytes; packs close at the first blob that reaches it. */
@@ -72,6 +76,7 @@ export function decodeConfig(bytes: Uint8Array, where: string): RepoConfig {
     c.hash === 'blake3-keyed-256' &&
     typeof c.compression === 'object' && c.compression !== null && c.compression.algorithm === 'zstd' &&
     Number.isInteger(c.compression.level) && c.compression.level >= 0 && c.compression.level <= 19 &&
+    (c.compression.sqliteLevel === undefined || (Number.isInteger(c.compression.sqliteLevel) && c.compression.sqliteLevel >= 0 && c.compression.sqliteLevel <= 19)) &&
     (c.cipher === 'aes-256-gcm' || c.cipher === 'none') &&
     Number.isInteger(c.packSize) && (c.packSize ?? 0) >= 1024 && (c.packSize ?? 0) <= 1 << 30;
   if (!ok) throw new ClawbackError('INTEGRITY', `config of ${where} is damaged or has unknown algorithms`);

@@ -140,10 +140,12 @@ export class SealPool {
   /**
    * @param encryptKey the AES key, or undefined for an unencrypted repository.
    * @param hashKey the repository's BLAKE3 key for blob ids (32 bytes).
-   * @param level zstd level (0: never compress).
+   * @param levels zstd levels (0: never compress): `level` for every blob, `sqliteLevel` for
+   *   the chunks of database images sealed on the workers ({@link imageDatabase}).
    * @param threads number of workers; 0 does everything on the calling thread.
    */
-  constructor(cipher: Cipher, encryptKey: Uint8Array | undefined, hashKey: Uint8Array, level: number, threads = Math.max(1, availableParallelism())) {
+  constructor(cipher: Cipher, encryptKey: Uint8Array | undefined, hashKey: Uint8Array, levels: { level: number; sqliteLevel: number }, threads = Math.max(1, availableParallelism())) {
+    const { level, sqliteLevel } = levels;
     this.cipher = cipher;
     this.hashKey = Buffer.from(hashKey);
     this.level = level;
@@ -155,6 +157,7 @@ export class SealPool {
       key: encryptKey ? Buffer.from(encryptKey) : null,
       hashKey: Buffer.from(hashKey),
       level,
+      sqliteLevel,
     };
     for (let i = 0; i < threads; i++) {
       const w = new Worker(WORKER_SOURCE, { eval: true, workerData });

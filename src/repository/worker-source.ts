@@ -31,7 +31,8 @@
  *   equal `prev` (the transaction is ended, unchecked), else `{ seq, handle, ids, lens,
  *   length }`: the image and its transaction stay held under `handle` (this worker only).
  * - `{ kind: 'imageSeal', seq, handle, only }`: seals the held image's chunks whose indexes
- *   are in the ascending list `only` (as 'seal' does) and drops the image. Answer
+ *   are in the ascending list `only` (as 'seal' does, but at `workerData.sqliteLevel`, the
+ *   config's `compression.sqliteLevel`) and drops the image. Answer
  *   `{ seq, buf, lengths }`: their envelopes back to back.
  * - `{ kind: 'imageEnd', seq, handle, check }`: with `check`, runs `PRAGMA quick_check` in the
  *   held transaction (so on exactly the image's pages); then ends it. Answer `{ seq, answer }`:
@@ -51,11 +52,13 @@ const { Blake3Hasher } = require(workerData.blakePath);
 const key = workerData.key ? Buffer.from(workerData.key) : null;
 const hasher = Blake3Hasher.newKeyed(Buffer.from(workerData.hashKey));
 const level = workerData.level;
+// Database images' chunks (imageSeal): their own level (config compression.sqliteLevel).
+const sqliteLevel = workerData.sqliteLevel ?? level;
 const cctx = new CCtx();
 // One compression buffer per worker, grown to the largest blob seen and reused: the
 // compressed bytes are copied into the batch's output, so nothing per blob stays allocated.
 let scratch = Buffer.allocUnsafe(0);
-function sealOne(input, nonce) {
+function sealOne(input, nonce, level) {
   let codec = 0, payload = input;
   if (level > 0 && input.length >= 64) {
     const bound = compressBound(input.length);
@@ -84,15 +87,15 @@ function nextNonce() {
   return nonceBlock.subarray(nonceAt, (nonceAt += 12));
 }
 // Seals the chunks of lengths lens that lie back to back in buf from pos (only those whose
-// indexes are in the ascending list only, when given): pushes each envelope's pieces to
-// parts and returns the envelopes' lengths.
-function sealChunks(buf, pos, lens, parts, only) {
+// indexes are in the ascending list only, when given) at zstd level lvl: pushes each
+// envelope's pieces to parts and returns the envelopes' lengths.
+function sealChunks(buf, pos, lens, parts, only, lvl) {
   const count = only ? only.length : lens.length;
   const out = [];
   for (let k = 0, j = 0; k < lens.length && j < count; k++) {
     const len = lens[k];
     if (!only || only[j] === k) {
-      const p = sealOne(buf.subarray(pos, pos + len), key ? nextNonce() : null);
+      const p = sealOne(buf.subarray(pos, pos + len), key ? nextNonce() : null, lvl);
       parts.push(p);
       let n = 0;
       for (const b of p) n += b.length;
@@ -104,9 +107,9 @@ function sealChunks(buf, pos, lens, parts, only) {
   return out;
 }
 // Seals chunks as sealChunks does and answers message seq with the envelopes back to back.
-function postSealed(seq, buf, lens, only) {
+function postSealed(seq, buf, lens, only, lvl) {
   const parts = [];
-  const lengths = sealChunks(buf, 0, lens, parts, only);
+  const lengths = sealChunks(buf, 0, lens, parts, only, lvl);
   let total = 0;
   for (const n of lengths) total += n;
   const out = new Uint8Array(total);
@@ -115,7 +118,7 @@ function postSealed(seq, buf, lens, only) {
   parentPort.postMessage({ seq, buf: out.buffer, lengths }, [out.buffer]);
 }
 function seal(msg) {
-  postSealed(msg.seq, Buffer.from(msg.buf), msg.lengths);
+  postSealed(msg.seq, Buffer.from(msg.buf), msg.lengths, undefined, level);
 }
 // FastCdcChunker.cut with eof = true (chunker/fastcdc.ts).
 function cdcCut(buf, start, end, c) {
@@ -193,7 +196,7 @@ function read(msg) {
         } else if (msg.seal) {
           // Sealed here, while the bytes are in this thread's cache, instead of sent back
           // and forth again: the envelopes go back in place of the content.
-          const sealed = sealChunks(readBuf, at, lens, envelopes);
+          const sealed = sealChunks(readBuf, at, lens, envelopes, undefined, level);
           files.push({ offset: sealedBytes, length: n, ids, lens, sealed });
           for (const m of sealed) sealedBytes += m;
         } else {
@@ -254,7 +257,7 @@ function imageSeal(msg) {
   if (!h.image) throw new Error('database image ' + msg.handle + ' was sealed already');
   const image = h.image;
   h.image = null;
-  postSealed(msg.seq, image, h.lens, msg.only);
+  postSealed(msg.seq, image, h.lens, msg.only, sqliteLevel);
 }
 function imageEnd(msg) {
   const h = heldImage(msg.handle);

@@ -161,6 +161,14 @@ describe('config', () => {
   it('round-trips', () => {
     expect(decodeConfig(encodeConfig(config), 'r')).toEqual(config);
   });
+  it('round-trips compression.sqliteLevel, which is optional', () => {
+    const withSqlite: RepoConfig = { ...config, compression: { algorithm: 'zstd', level: 3, sqliteLevel: 1 } };
+    expect(decodeConfig(encodeConfig(withSqlite), 'r')).toEqual(withSqlite);
+    for (const bad of [20, -1, 1.5, '1', null]) {
+      const bytes = Buffer.from(JSON.stringify({ ...config, compression: { algorithm: 'zstd', level: 3, sqliteLevel: bad } }));
+      expect(() => decodeConfig(bytes, 'r')).toThrow(/config of r is damaged/);
+    }
+  });
   it('refuses another format version with a clear message', () => {
     const bytes = Buffer.from(JSON.stringify({ ...config, version: 2 }));
     expect(() => decodeConfig(bytes, '/r')).toThrow(/format version 2.*upgrade clawback/);

@@ -22,7 +22,7 @@ const tmp = useTmp('clawback-image-');
 
 beforeAll(() => {
   process.env['SQLITE_USE_URI'] ??= '1'; // as the CLI sets it: quiet databases open immutable
-  pool = new SealPool(cipher, key, hashKey, 3, 2);
+  pool = new SealPool(cipher, key, hashKey, { level: 3, sqliteLevel: 3 }, 2);
 });
 afterAll(() => pool.close());
 
@@ -110,4 +110,31 @@ it("reports quick_check's answer for a damaged database, and SQLite's error for 
   writeFileSync(junk, Buffer.concat([Buffer.from('SQLite format 3\0', 'latin1'), randomBytes(4080)]));
   await expect(pool.imageDatabase(junk, chunker, null, 1000)).rejects.toMatchObject({ code: 'SQLITE_NOTADB' });
   await expect(pool.imageDatabase(join(tmp.dir, 'missing.db'), chunker, null, 1000)).rejects.toMatchObject({ code: 'ENOENT' });
+});
+
+it("seals a database image's chunks at sqliteLevel, other blobs at level", async () => {
+  const path = join(tmp.dir, 'levels.db');
+  await makeDb(path, 400, true);
+  const bytes = readFileSync(path);
+  const raw = new SealPool(cipher, key, hashKey, { level: 3, sqliteLevel: 0 }, 1);
+  try {
+    const img = await raw.imageDatabase(path, chunker, null, 1000);
+    if (img.kind !== 'hashed') throw new Error('expected a hashed image');
+    const envelopes = await img.seal([0, 1]);
+    await img.end(false);
+    // Level 0: stored as they are (nonce, codec byte, plaintext, tag), and still open to the same bytes.
+    expect(envelopes.map((e) => e.length)).toEqual([0, 1].map((k) => 12 + 1 + img.lengths[k]! + 16));
+    expect(envelopes.map((e, j) => openEnvelope(cipher, e, 'blob', img.lengths[j]!, true))).toEqual([0, 1].map((k) => bytes.subarray(4096 * k, 4096 * k + img.lengths[k]!)));
+    // The same bytes sealed as an ordinary blob get the pool's level: compressed.
+    const page = bytes.subarray(4096, 8192);
+    expect((await raw.seal(page)).length).toBeLessThan(page.length / 2);
+  } finally {
+    await raw.close();
+  }
+  // And the shared pool (sqliteLevel 3) compresses image chunks.
+  const img = await pool.imageDatabase(path, chunker, null, 1000);
+  if (img.kind !== 'hashed') throw new Error('expected a hashed image');
+  const [env] = await img.seal([1]);
+  await img.end(false);
+  expect(env!.length).toBeLessThan(4096 / 2);
 });

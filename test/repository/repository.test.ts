@@ -43,6 +43,22 @@ describe('repository', () => {
     await expect(initRepository(be, { password: undefined, ...FAST_INIT })).rejects.toMatchObject({ code: 'REPO_EXISTS' });
   });
 
+  it('new repositories compress database images at level 1 unless a level is given', async () => {
+    const levels = async (init: { compressionLevel?: number; sqliteCompressionLevel?: number }) => {
+      const be = new MemoryBackend();
+      const r = await initRepository(be, { password: undefined, ...FAST_INIT, ...init }, { cacheDir: join(tmp.dir, `c-${randomBytes(4).toString('hex')}`) });
+      await r.close();
+      const again = await openRepository(be, { cacheDir: join(tmp.dir, `c-${randomBytes(4).toString('hex')}`) });
+      await again.close();
+      return again.config.compression;
+    };
+    expect(await levels({})).toEqual({ algorithm: 'zstd', level: 3, sqliteLevel: 1 });
+    expect(await levels({ compressionLevel: 7 })).toEqual({ algorithm: 'zstd', level: 7, sqliteLevel: 7 });
+    expect(await levels({ compressionLevel: 0 })).toEqual({ algorithm: 'zstd', level: 0, sqliteLevel: 0 });
+    expect(await levels({ sqliteCompressionLevel: 4 })).toEqual({ algorithm: 'zstd', level: 3, sqliteLevel: 4 });
+    await expect(levels({ sqliteCompressionLevel: 20 })).rejects.toMatchObject({ code: 'USAGE' });
+  });
+
   it('saves, dedups and loads blobs; survives deleting the LMDB cache', async () => {
     const be = new MemoryBackend();
     const cacheDir = join(tmp.dir, 'c');
@@ -186,7 +202,7 @@ describe('seal pool', () => {
   it('worker output is exactly the envelope format, encrypted and not', async () => {
     for (const key of [Buffer.alloc(32, 7), undefined]) {
       const cipher = key ? aesCipher(key) : noneCipher;
-      const pool = new SealPool(cipher, key, Buffer.alloc(32, 9), 3, 2);
+      const pool = new SealPool(cipher, key, Buffer.alloc(32, 9), { level: 3, sqliteLevel: 3 }, 2);
       const inputs = [Buffer.alloc(100_000, 1), Buffer.from(Array.from({ length: 70_000 }, (_, i) => (i * 7919) & 255)), Buffer.alloc(10, 2)];
       const sealed = await Promise.all(inputs.map((d) => pool.seal(d)));
       sealed.forEach((s, i) => expect(openEnvelope(cipher, s, 'b', inputs[i]!.length, true)).toEqual(inputs[i]));
@@ -200,7 +216,7 @@ describe('seal pool', () => {
     // cross a block's end: every envelope opens, and no nonce repeats.
     const key = Buffer.alloc(32, 7);
     const cipher = aesCipher(key);
-    const pool = new SealPool(cipher, key, Buffer.alloc(32, 9), 3, 1);
+    const pool = new SealPool(cipher, key, Buffer.alloc(32, 9), { level: 3, sqliteLevel: 3 }, 1);
     try {
       const inputs = Array.from({ length: 10_000 }, (_, i) => Buffer.from(`blob ${i}`));
       // The first blob alone, so the later batches of 1024 do not line up with the blocks.
@@ -224,7 +240,7 @@ describe('seal pool', () => {
       const paths = ['a', 'empty', 'grown', 'missing', 'link'].map((n) => join(dir, n));
       const hints = [a.length, 0, 4, 10, 10];
       for (const threads of [2, 0]) {
-        const pool = new SealPool(noneCipher, undefined, hashKey, 3, threads);
+        const pool = new SealPool(noneCipher, undefined, hashKey, { level: 3, sqliteLevel: 3 }, threads);
         const got = await pool.hashFiles(paths, hints);
         expect(got[0]).toEqual({ kind: 'read', data: a, lengths: [a.length], ids: [blobId(hashKey, a)] });
         expect(got[1]).toEqual({ kind: 'read', data: Buffer.alloc(0), lengths: [], ids: [] });
@@ -246,7 +262,7 @@ describe('seal pool cuts files like the chunker', () => {
   const chunker = createChunker({ algorithm: 'fastcdc-2020', minSize: 1024, avgSize: 4096, maxSize: 16384 }, Buffer.alloc(32, 3));
   const hashKey = Buffer.alloc(32, 5);
   let dir: string;
-  const pools = [new SealPool(noneCipher, undefined, hashKey, 3, 2), new SealPool(noneCipher, undefined, hashKey, 3, 0)];
+  const pools = [new SealPool(noneCipher, undefined, hashKey, { level: 3, sqliteLevel: 3 }, 2), new SealPool(noneCipher, undefined, hashKey, { level: 3, sqliteLevel: 3 }, 0)];
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'clawback-pool-cdc-'));
   });
@@ -280,7 +296,7 @@ describe('seal pool cuts files like the chunker', () => {
         // opens to exactly that chunk (a pool without workers returns the content).
         for (const key of [Buffer.alloc(32, 8), undefined]) {
           const cipher = key ? aesCipher(key) : noneCipher;
-          const sealer = new SealPool(cipher, key, hashKey, 3, pool === pools[0] ? 2 : 0);
+          const sealer = new SealPool(cipher, key, hashKey, { level: 3, sqliteLevel: 3 }, pool === pools[0] ? 2 : 0);
           const sealed = await sealer.hashFiles(paths, datas.map((d) => d.length), chunker, undefined, true);
           await sealer.close();
           sealed.forEach((g, i) => {
