@@ -3,7 +3,9 @@
  * `CLAWBACK_REPO`, `CLAWBACK_PASSWORD` and a private `--cache-dir`.
  *
  * `verify` and `forget`/`gc` are used only when `clawback --help` lists them (they are
- * built by other sessions); otherwise those steps are reported as not available.
+ * built by other sessions); otherwise those steps are reported as not available. "Forget
+ * half + gc" is one command, `forget --keep-last N --prune`, as restic's `forget --prune`
+ * (one start-up and key derivation, not two).
  */
 import { join } from 'node:path';
 import { run, type RunSpec } from '../measure.js';
@@ -71,8 +73,7 @@ export function clawbackTool(build: ClawbackBuild, commands: Set<string>, o: Cla
             ? cli(['snapshot', 'restore', 'latest', '--manifest', o.agentManifest, '--root', lastSrc, '--target', target])
             : cli(['snapshot', 'restore', 'latest', '--target', target]),
         verify: () => (commands.has('verify') ? [cli(['verify', '--read-data'])] : undefined),
-        forgetGc: (keepLast) =>
-          commands.has('forget') && commands.has('gc') ? [cli(['forget', '--keep-last', String(keepLast)]), cli(['gc'])] : undefined,
+        forgetGc: (keepLast) => (commands.has('forget') && commands.has('gc') ? [cli(['forget', '--keep-last', String(keepLast), '--prune'])] : undefined),
       };
     },
   };
