@@ -130,7 +130,6 @@ function sealValue(key: Buffer, v: Buffer): Buffer {
   return v;
 }
 
-
 /** An open LMDB index cache. */
 export class IndexCache {
   private readonly root: RootDatabase;
