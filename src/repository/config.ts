@@ -53,6 +53,11 @@ export function encodeConfig(c: RepoConfig): Buffer {
   return Buffer.from(JSON.stringify(ordered));
 }
 
+/** True for a zstd level a config may hold: an integer in 0..19. */
+function isLevel(v: unknown): boolean {
+  return Number.isInteger(v) && (v as number) >= 0 && (v as number) <= 19;
+}
+
 /**
  * Parses and validates a config.
  * @throws ClawbackError 'INTEGRITY' when damaged, 'USAGE' for an unsupported version.
@@ -75,8 +80,7 @@ export function decodeConfig(bytes: Uint8Array, where: string): RepoConfig {
     typeof c.chunker === 'object' && typeof c.sqliteChunker === 'object' &&
     c.hash === 'blake3-keyed-256' &&
     typeof c.compression === 'object' && c.compression !== null && c.compression.algorithm === 'zstd' &&
-    Number.isInteger(c.compression.level) && c.compression.level >= 0 && c.compression.level <= 19 &&
-    (c.compression.sqliteLevel === undefined || (Number.isInteger(c.compression.sqliteLevel) && c.compression.sqliteLevel >= 0 && c.compression.sqliteLevel <= 19)) &&
+    isLevel(c.compression.level) && (c.compression.sqliteLevel === undefined || isLevel(c.compression.sqliteLevel)) &&
     (c.cipher === 'aes-256-gcm' || c.cipher === 'none') &&
     Number.isInteger(c.packSize) && (c.packSize ?? 0) >= 1024 && (c.packSize ?? 0) <= 1 << 30;
   if (!ok) throw new ClawbackError('INTEGRITY', `config of ${where} is damaged or has unknown algorithms`);

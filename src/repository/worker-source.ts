@@ -53,17 +53,17 @@ const key = workerData.key ? Buffer.from(workerData.key) : null;
 const hasher = Blake3Hasher.newKeyed(Buffer.from(workerData.hashKey));
 const level = workerData.level;
 // Database images' chunks (imageSeal): their own level (config compression.sqliteLevel).
-const sqliteLevel = workerData.sqliteLevel ?? level;
+const sqliteLevel = workerData.sqliteLevel;
 const cctx = new CCtx();
 // One compression buffer per worker, grown to the largest blob seen and reused: the
 // compressed bytes are copied into the batch's output, so nothing per blob stays allocated.
 let scratch = Buffer.allocUnsafe(0);
-function sealOne(input, nonce, level) {
+function sealOne(input, nonce, lvl) {
   let codec = 0, payload = input;
-  if (level > 0 && input.length >= 64) {
+  if (lvl > 0 && input.length >= 64) {
     const bound = compressBound(input.length);
     if (scratch.length < bound) scratch = Buffer.allocUnsafe(Math.max(bound, 2 * scratch.length));
-    const n = cctx.compress(scratch, input, level);
+    const n = cctx.compress(scratch, input, lvl);
     if (n < input.length) { codec = 1; payload = scratch.subarray(0, n); }
   }
   if (key) {
