@@ -35,6 +35,13 @@ export interface LoadRange {
   offset?: number;
   /** Number of bytes to return; default: to the end of the file. */
   length?: number;
+  /**
+   * A buffer the bytes may be read into when it is long enough, sparing an allocation per
+   * load (the restorer reuses a few for its ranged reads): the result is then a view of
+   * it. A backend may ignore it and return a new array. The caller must not reuse `into`
+   * while it still needs the result.
+   */
+  into?: Uint8Array;
 }
 
 /** What {@link Backend.stat} and {@link Backend.list} report about a file. */

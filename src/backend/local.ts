@@ -270,7 +270,8 @@ export class LocalBackend implements Backend {
       fh = await fsp.open(p, 'r');
       const { size } = await fh.stat();
       const { start, end } = resolveRange(range, size);
-      const out = new Uint8Array(end - start);
+      const into = range?.into;
+      const out = into !== undefined && into.length >= end - start ? into.subarray(0, end - start) : new Uint8Array(end - start);
       let done = 0;
       while (done < out.length) {
         const { bytesRead } = await fh.read(out, done, out.length - done, start + done);

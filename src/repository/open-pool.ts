@@ -275,6 +275,20 @@ export class OpenPool {
   }
 
   /**
+   * Sends every open batch now. Until its batch is sent, a submitted task's blobs are
+   * views of the caller's buffer; after `flush` (or once `submit` of a task of at least
+   * {@link BATCH_BELOW} bytes returns) they are copied, and the caller may reuse it.
+   */
+  flush(): void {
+    for (let i = 0; i < this.batches.length; i++) {
+      const open = this.batches[i];
+      if (!open) continue;
+      this.batches[i] = undefined;
+      this.send(i, open);
+    }
+  }
+
+  /**
    * Runs `task` on worker `worker` (tasks sent to one worker run in submission order).
    * @returns the handler's return value.
    * @throws what the handler threw (see the module comment); ClawbackError 'INTERNAL' if

@@ -15,9 +15,10 @@
  * removes the temp file.
  *
  * Memory: at most `maxBytes` of stored blob bytes are in flight to the workers (taken
- * before a segment is sent, given back when the worker is done with it), plus two pack
- * ranges of at most {@link MAX_RANGE} bytes (the one being handed out and the next,
- * prefetched), plus the metadata of at most three windows (≤ {@link WINDOW_LEAVES} leaves
+ * before a segment is sent, given back when the worker is done with it), plus three
+ * reused buffers of {@link MAX_RANGE} bytes for pack ranges (the one being handed out, the
+ * next, prefetched, and a spare; a range is copied into the workers' batches before its
+ * buffer is reused), plus the metadata of at most three windows (≤ {@link WINDOW_LEAVES} leaves
  * and ≤ {@link WINDOW_BYTES} stored bytes each) and `maxLeaves` leaves in flight.
  */
 import { ClawbackError, isClawbackError } from '../errors.js';
@@ -35,6 +36,8 @@ import { planRanges, type PackRange, type WantedBlob } from './ranges.js';
 export const SEGMENT_BYTES = 4 << 20;
 /** Longest ranged read of a pack, bytes. */
 export const MAX_RANGE = 4 << 20;
+/** Range buffers kept for reuse: the one being handed out, the next (prefetched) and a spare. */
+const RANGE_BUFFERS = 3;
 /** Unneeded bytes read between two wanted blobs of a pack at most. */
 export const MAX_GAP = 1 << 20;
 /** Leaves per window at most (the first windows are smaller, so writing starts early). */
@@ -101,6 +104,9 @@ export class Dispatcher {
   /** Sealed windows being written, oldest first. */
   private readonly flushing: Promise<void>[] = [];
   private chain: Promise<void> = Promise.resolve();
+  /** Free range buffers (see {@link rangeBuffer}), and the ones lent to loads. */
+  private readonly rangeBuffers: Uint8Array[] = [];
+  private readonly lent = new Set<ArrayBufferLike>();
 
   constructor(repo: Repository, pool: OpenPool, o: DispatchOptions) {
     this.repo = repo;
@@ -188,12 +194,16 @@ export class Dispatcher {
   /**
    * The worker for the next leaf of a directory: the directory's worker, so that two
    * workers rarely create files in one directory at once (they would queue on the
-   * directory's lock in the kernel), unless it is far busier than the least busy one.
+   * directory's lock in the kernel), unless it is far busier than the least busy one or
+   * another worker is idle (a directory of a few large files, such as an agent's
+   * databases, otherwise kept one worker busy while the other waited).
    */
   private workerFor(affinity: Affinity): number {
     const w = affinity.worker;
     const least = this.pool.leastLoaded();
-    if (w === undefined || (this.pool.loadOf(w) > REBALANCE_ABOVE && this.pool.loadOf(w) > 4 * this.pool.loadOf(least))) {
+    const busy = w === undefined ? 0 : this.pool.loadOf(w);
+    const other = this.pool.loadOf(least);
+    if (w === undefined || (busy > REBALANCE_ABOVE && busy > 4 * other) || (other === 0 && busy > 0)) {
       affinity.worker = least;
       return least;
     }
@@ -210,7 +220,7 @@ export class Dispatcher {
       const load = (k: number): void => {
         const r = ranges[k];
         if (!r || loads[k]) return;
-        loads[k] = this.repo.backend.load({ type: 'data', name: r.packId }, { offset: r.offset, length: r.length });
+        loads[k] = this.repo.backend.load({ type: 'data', name: r.packId }, { offset: r.offset, length: r.length, into: this.rangeBuffer(r.length) });
         loads[k].catch(() => undefined); // handled when awaited; may be skipped after a stop
       };
       for (let k = 0; k < ranges.length && !this.o.stopped(); k++) {
@@ -227,12 +237,36 @@ export class Dispatcher {
         }
         delete loads[k];
         await this.hand(r, buf);
+        // Every blob of the range is copied into a worker's batch now: its buffer is free.
+        this.pool.flush();
+        this.freeRangeBuffer(buf);
       }
     } catch (err) {
       this.o.fatal(err);
     } finally {
       for (const job of w.jobs) this.jobs.fail(job, STOPPED);
     }
+  }
+
+  /**
+   * A buffer of {@link MAX_RANGE} bytes to read a range of `length` bytes into (reused: one
+   * allocation per range made V8 collect its heap every few ranges, for the external
+   * memory); undefined for a longer range (one blob larger than MAX_RANGE).
+   */
+  private rangeBuffer(length: number): Uint8Array | undefined {
+    if (length > MAX_RANGE) return undefined;
+    const buf = this.rangeBuffers.pop() ?? new Uint8Array(MAX_RANGE);
+    this.lent.add(buf.buffer);
+    return buf;
+  }
+
+  /**
+   * Takes back the buffer under `bytes` (a load's result) once nothing refers to it, if
+   * {@link rangeBuffer} lent it (a backend may have ignored it and returned its own).
+   */
+  private freeRangeBuffer(bytes: Uint8Array): void {
+    if (!this.lent.delete(bytes.buffer)) return;
+    if (this.rangeBuffers.length < RANGE_BUFFERS) this.rangeBuffers.push(new Uint8Array(bytes.buffer));
   }
 
   /** Hands the blobs of range `r` (bytes `buf`) to their files. */

@@ -201,6 +201,21 @@ export function runBackendConformance(name: string, factory: () => Promise<Confo
       }
     });
 
+    it('loads ranges into a given buffer, or ignores it: the same bytes either way', opts, async () => {
+      const b = await fresh();
+      const h: Handle = { type: 'data', name: randomName() };
+      const data = randomData(1000);
+      await b.save(h, data);
+      const into = new Uint8Array(600).fill(7);
+      const got = await b.load(h, { offset: 100, length: 500, into });
+      expectBytes(got, data.subarray(100, 600));
+      // A buffer too short for the range is not written past its end.
+      const short = new Uint8Array(10).fill(7);
+      expectBytes(await b.load(h, { offset: 900, length: 500, into: short }), data.subarray(900, 1000));
+      const again = await b.load(h, { offset: 0, length: 5, into: got.buffer === into.buffer ? new Uint8Array(0) : into });
+      expectBytes(again, data.subarray(0, 5));
+    });
+
     it('ranges agree with slicing (property)', opts, async () => {
       const b = await fresh();
       const h: Handle = { type: 'data', name: randomName() };

@@ -127,6 +127,27 @@ describe('LocalBackend specifics', () => {
     expect(await b.isRepository()).toBe(false);
   });
 
+  it('reads a range into the given buffer when it is long enough, else into a new one', async () => {
+    const b = new LocalBackend(root, { fsync: false });
+    await b.create();
+    const h = { type: 'data' as const, name: randomName() };
+    const data = randomData(4096);
+    await b.save(h, data);
+    const into = new Uint8Array(1000);
+    const got = await b.load(h, { offset: 10, length: 900, into });
+    expect(got.buffer).toBe(into.buffer);
+    expect(got.byteOffset).toBe(0);
+    expect(Buffer.from(got).equals(Buffer.from(data.subarray(10, 910)))).toBe(true);
+    // Cut at the end of the file: the view is as long as what is there.
+    const tail = await b.load(h, { offset: 4000, length: 1000, into });
+    expect(tail.buffer).toBe(into.buffer);
+    expect(Buffer.from(tail).equals(Buffer.from(data.subarray(4000)))).toBe(true);
+    const small = new Uint8Array(10);
+    const big = await b.load(h, { offset: 0, length: 100, into: small });
+    expect(big.buffer).not.toBe(small.buffer);
+    expect(small.every((x) => x === 0)).toBe(true);
+  });
+
   it('works with fsync off', async () => {
     const b = new LocalBackend(root, { fsync: false });
     await b.create();

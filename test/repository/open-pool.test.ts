@@ -103,6 +103,27 @@ describe.each([
 });
 
 describe('open pool tasks', () => {
+  it('copies batched blobs at flush: the caller may then reuse its buffer', async () => {
+    const repo = await initRepository(new MemoryBackend(), { password: 'pw', ...FAST_INIT }, { cacheDir: join(tmp.dir, 'c'), sealThreads: 0 });
+    const pool = repo.openPool(TEST_HANDLER, 1);
+    try {
+      const plain = randomBytes(5000);
+      const id = (await repo.saveBlob('data', plain)).id;
+      await repo.flush();
+      const loc = (await repo.lookup(id))!;
+      const stored = await repo.backend.load({ type: 'data', name: loc.packId }, { offset: loc.offset, length: loc.length });
+      const mine = Buffer.from(stored);
+      // Small: batched, not sent yet when submit returns.
+      const opened = pool.run(0, { data: { op: 'open' }, blobs: [{ loc, stored: mine }] }) as Promise<Uint8Array[]>;
+      pool.flush();
+      mine.fill(0);
+      expect(Buffer.from((await opened)[0]!).equals(plain)).toBe(true);
+    } finally {
+      await pool.close();
+      await repo.close();
+    }
+  });
+
   it('keeps submission order per worker, revives system errors, and fails pending tasks when a worker dies', async () => {
     const repo = await initRepository(new MemoryBackend(), { password: undefined, ...FAST_INIT }, { cacheDir: join(tmp.dir, 'c'), sealThreads: 0 });
     const pool = repo.openPool(TEST_HANDLER, 2);
