@@ -255,11 +255,16 @@ export class IndexCache {
     return c;
   }
 
+  /** The LMDB key of `id`: a reused buffer (LMDB copies the key), valid until the next call. */
+  private keyOf(id: BlobId): Buffer {
+    return id.length === 64 && this.lookupKey.write(id, 'hex') === 32 ? this.lookupKey : fromHex(id);
+  }
+
   /** The location of `id`, if indexed. */
   get(id: BlobId): BlobLocation | undefined {
-    // A reused key buffer (LMDB copies the key) and LMDB's read buffer (see packIdOf):
-    // nothing is allocated for a lookup but the location returned.
-    const key = id.length === 64 && this.lookupKey.write(id, 'hex') === 32 ? this.lookupKey : fromHex(id);
+    // A reused key buffer and LMDB's read buffer (see packIdOf): nothing is allocated for a
+    // lookup but the location returned.
+    const key = this.keyOf(id);
     const v = this.blobs.getBinaryFast(key);
     if (v === undefined) return undefined;
     if (!checked(key, v, VALUE_BYTES)) throw new CacheDamagedError(this.path);
@@ -273,7 +278,8 @@ export class IndexCache {
    * the dedup lookup of every chunk of a snapshot at one B-tree read.
    */
   has(id: BlobId): boolean {
-    const v = this.blobs.getBinaryFast(fromHex(id));
+    const key = this.keyOf(id);
+    const v = this.blobs.getBinaryFast(key);
     return v !== undefined && v.length === VALUE_BYTES + CHECK_BYTES;
   }
 
