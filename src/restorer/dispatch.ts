@@ -104,9 +104,8 @@ export class Dispatcher {
   /** Sealed windows being written, oldest first. */
   private readonly flushing: Promise<void>[] = [];
   private chain: Promise<void> = Promise.resolve();
-  /** Free range buffers (see {@link rangeBuffer}), and the ones lent to loads. */
+  /** Free range buffers (see {@link rangeBuffer}). */
   private readonly rangeBuffers: Uint8Array[] = [];
-  private readonly lent = new Set<ArrayBufferLike>();
 
   constructor(repo: Repository, pool: OpenPool, o: DispatchOptions) {
     this.repo = repo;
@@ -217,10 +216,14 @@ export class Dispatcher {
       for (const job of w.jobs) job.locs.forEach((loc, index) => wanted.push({ loc, ref: { job, index } }));
       const ranges = planRanges(wanted, { maxGap: MAX_GAP, maxRange: MAX_RANGE });
       const loads: Promise<Uint8Array>[] = [];
+      // The buffer each load may read into (see rangeBuffer), given back once its range is
+      // handed out or its load failed, whether the backend used it or not.
+      const into: (Uint8Array | undefined)[] = [];
       const load = (k: number): void => {
         const r = ranges[k];
         if (!r || loads[k]) return;
-        loads[k] = this.repo.backend.load({ type: 'data', name: r.packId }, { offset: r.offset, length: r.length, into: this.rangeBuffer(r.length) });
+        into[k] = this.rangeBuffer(r.length);
+        loads[k] = this.repo.backend.load({ type: 'data', name: r.packId }, { offset: r.offset, length: r.length, into: into[k] });
         loads[k].catch(() => undefined); // handled when awaited; may be skipped after a stop
       };
       for (let k = 0; k < ranges.length && !this.o.stopped(); k++) {
@@ -233,13 +236,15 @@ export class Dispatcher {
         } catch (err) {
           if (!isClawbackError(err, 'BLOB_NOT_FOUND')) throw err;
           this.packMissing(r, err);
+          this.giveRangeBuffer(into[k]);
           continue;
         }
         delete loads[k];
         await this.hand(r, buf);
         // Every blob of the range is copied into a worker's batch now: its buffer is free.
         this.pool.flush();
-        this.freeRangeBuffer(buf);
+        this.giveRangeBuffer(into[k]);
+        delete into[k];
       }
     } catch (err) {
       this.o.fatal(err);
@@ -255,18 +260,15 @@ export class Dispatcher {
    */
   private rangeBuffer(length: number): Uint8Array | undefined {
     if (length > MAX_RANGE) return undefined;
-    const buf = this.rangeBuffers.pop() ?? new Uint8Array(MAX_RANGE);
-    this.lent.add(buf.buffer);
-    return buf;
+    return this.rangeBuffers.pop() ?? new Uint8Array(MAX_RANGE);
   }
 
   /**
-   * Takes back the buffer under `bytes` (a load's result) once nothing refers to it, if
-   * {@link rangeBuffer} lent it (a backend may have ignored it and returned its own).
+   * Takes back a buffer {@link rangeBuffer} handed out, once nothing refers to it: neither a
+   * load (settled) nor a range being handed out (copied into the workers' batches).
    */
-  private freeRangeBuffer(bytes: Uint8Array): void {
-    if (!this.lent.delete(bytes.buffer)) return;
-    if (this.rangeBuffers.length < RANGE_BUFFERS) this.rangeBuffers.push(new Uint8Array(bytes.buffer));
+  private giveRangeBuffer(buf: Uint8Array | undefined): void {
+    if (buf && this.rangeBuffers.length < RANGE_BUFFERS) this.rangeBuffers.push(buf);
   }
 
   /** Hands the blobs of range `r` (bytes `buf`) to their files. */
