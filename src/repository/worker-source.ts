@@ -257,7 +257,11 @@ function imageSeal(msg) {
   if (!h.image) throw new Error('database image ' + msg.handle + ' was sealed already');
   const image = h.image;
   h.image = null;
-  postSealed(msg.seq, image, h.lens, msg.only, sqliteLevel);
+  try {
+    postSealed(msg.seq, image, h.lens, msg.only, sqliteLevel);
+  } finally {
+    releaseImage(image);
+  }
 }
 function imageEnd(msg) {
   const h = heldImage(msg.handle);

@@ -72,6 +72,35 @@ it('answers same, without holding anything, when the image cuts into the expecte
   w.close();
 });
 
+it("images a quiet database as its file's bytes, and only as far as its header's size", async () => {
+  const paths = ['q1.db', 'q2.db', 'q3.db', 'tail.db'].map((n) => join(tmp.dir, n));
+  for (const [k, p] of paths.entries()) await makeDb(p, 300 + 100 * k, true);
+  // Bytes past the size the header gives (a file not truncated after a crash, say) are no
+  // part of the database: its image stops where serialize's does.
+  const header = readFileSync(paths[3]!);
+  writeFileSync(paths[3]!, Buffer.concat([header, Buffer.alloc(8192, 0xee)]));
+  await new Promise((r) => setTimeout(r, 1100)); // quiet: untouched for over a second
+  const expectImage = async (p: string, bytes: Buffer, prev: string[] | null = null) => {
+    const img = await pool.imageDatabase(p, chunker, prev, 1000);
+    if (img.kind !== 'hashed') throw new Error('expected a hashed image');
+    expect(img.size).toBe(bytes.length);
+    expect(img.ids).toEqual(img.lengths.map((n, k) => blobId(hashKey, bytes.subarray(4096 * k, 4096 * k + n))));
+    return img;
+  };
+  const tail = await expectImage(paths[3]!, header);
+  expect(await tail.end(true)).toBe('ok');
+  // Two held at once (one reused buffer per worker: the second is serialized if they meet),
+  // then a third after both are done with.
+  const [a, b] = await Promise.all([expectImage(paths[0]!, readFileSync(paths[0]!)), expectImage(paths[1]!, readFileSync(paths[1]!))]);
+  const sealedA = await a.seal([0]);
+  expect(openEnvelope(cipher, sealedA[0]!, 'blob', 4096, true)).toEqual(readFileSync(paths[0]!).subarray(0, 4096));
+  expect(await a.end(true)).toBe('ok');
+  expect(await b.end(true)).toBe('ok');
+  const c = await expectImage(paths[2]!, readFileSync(paths[2]!));
+  expect(await c.end(false)).toBeNull();
+  expect(readdirSync(tmp.dir).filter((n) => n.startsWith('q') || n.startsWith('tail')).sort()).toEqual(['q1.db', 'q2.db', 'q3.db', 'tail.db']);
+});
+
 it('holds its read transaction until the end: a writer waits, and the check sees the image', async () => {
   const path = join(tmp.dir, 'c.db');
   await makeDb(path, 300, true);
