@@ -1,5 +1,5 @@
 /**
- * Reuses the large buffers packs are assembled in.
+ * Reuses the large buffers packs are assembled in (and the restorer's pack-range reads).
  *
  * A pack writer reserves the whole pack (16 MiB + headroom by default). Allocating and freeing
  * one per pack made glibc's malloc raise its mmap threshold past that size after the first

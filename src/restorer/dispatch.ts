@@ -28,6 +28,7 @@ import type { OpenPool } from '../repository/open-pool.js';
 import type { Repository } from '../repository/repository.js';
 import type { TreeNode } from '../tree/node.js';
 import { Budget } from '../util/budget.js';
+import { PackBufferPool } from '../pack/buffer-pool.js';
 import { JobSender, type FileJob, type LeafOutcome, type Segment } from './file-jobs.js';
 import type { WriteTask } from './file-writer.js';
 import { planRanges, type PackRange, type WantedBlob } from './ranges.js';
@@ -104,8 +105,8 @@ export class Dispatcher {
   /** Sealed windows being written, oldest first. */
   private readonly flushing: Promise<void>[] = [];
   private chain: Promise<void> = Promise.resolve();
-  /** Free range buffers (see {@link rangeBuffer}). */
-  private readonly rangeBuffers: Uint8Array[] = [];
+  /** Buffers for pack ranges, reused (see {@link rangeBuffer}). */
+  private readonly rangeBuffers = new PackBufferPool(MAX_RANGE, RANGE_BUFFERS);
 
   constructor(repo: Repository, pool: OpenPool, o: DispatchOptions) {
     this.repo = repo;
@@ -218,13 +219,17 @@ export class Dispatcher {
       const loads: Promise<Uint8Array>[] = [];
       // The buffer each load may read into (see rangeBuffer), given back once its range is
       // handed out or its load failed, whether the backend used it or not.
-      const into: (Uint8Array | undefined)[] = [];
+      const into: (Buffer | undefined)[] = [];
       const load = (k: number): void => {
         const r = ranges[k];
         if (!r || loads[k]) return;
         into[k] = this.rangeBuffer(r.length);
         loads[k] = this.repo.backend.load({ type: 'data', name: r.packId }, { offset: r.offset, length: r.length, into: into[k] });
         loads[k].catch(() => undefined); // handled when awaited; may be skipped after a stop
+      };
+      const giveBack = (k: number): void => {
+        const buf = into[k];
+        if (buf) this.rangeBuffers.give(buf);
       };
       for (let k = 0; k < ranges.length && !this.o.stopped(); k++) {
         load(k);
@@ -236,15 +241,14 @@ export class Dispatcher {
         } catch (err) {
           if (!isClawbackError(err, 'BLOB_NOT_FOUND')) throw err;
           this.packMissing(r, err);
-          this.giveRangeBuffer(into[k]);
+          giveBack(k);
           continue;
         }
         delete loads[k];
         await this.hand(r, buf);
         // Every blob of the range is copied into a worker's batch now: its buffer is free.
         this.pool.flush();
-        this.giveRangeBuffer(into[k]);
-        delete into[k];
+        giveBack(k);
       }
     } catch (err) {
       this.o.fatal(err);
@@ -258,17 +262,8 @@ export class Dispatcher {
    * allocation per range made V8 collect its heap every few ranges, for the external
    * memory); undefined for a longer range (one blob larger than MAX_RANGE).
    */
-  private rangeBuffer(length: number): Uint8Array | undefined {
-    if (length > MAX_RANGE) return undefined;
-    return this.rangeBuffers.pop() ?? new Uint8Array(MAX_RANGE);
-  }
-
-  /**
-   * Takes back a buffer {@link rangeBuffer} handed out, once nothing refers to it: neither a
-   * load (settled) nor a range being handed out (copied into the workers' batches).
-   */
-  private giveRangeBuffer(buf: Uint8Array | undefined): void {
-    if (buf && this.rangeBuffers.length < RANGE_BUFFERS) this.rangeBuffers.push(buf);
+  private rangeBuffer(length: number): Buffer | undefined {
+    return length > MAX_RANGE ? undefined : this.rangeBuffers.take();
   }
 
   /** Hands the blobs of range `r` (bytes `buf`) to their files. */
