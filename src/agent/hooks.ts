@@ -140,7 +140,7 @@ export class AgentCapture {
 
   /** Change stamp of a database (so an unchanged one is not backed up again). */
   private async stamp(e: EntryInfo) {
-    if (!(await hasSqliteHeader(e.absPath, Number(e.stats.size)))) return undefined;
+    if (!hasSqliteHeader(e.absPath, Number(e.stats.size))) return undefined;
     const loc = this.locate(e.absPath);
     this.recordSqlite(loc?.inRoot === false ? e.absPath : (loc?.rel ?? e.absPath));
     return sqliteStamp(e.absPath);
@@ -157,7 +157,7 @@ export class AgentCapture {
     const rules = this.opts.rules;
     const size = Number(e.stats.size);
     const declared = loc?.inRoot === true && rules.declaredSqlite(rel);
-    if (await hasSqliteHeader(e.absPath, size)) {
+    if (hasSqliteHeader(e.absPath, size)) {
       const result = await captureDatabase(e.absPath, size, () => this.tempDir());
       this.recordSqlite(loc?.inRoot === false ? e.absPath : rel);
       return result;

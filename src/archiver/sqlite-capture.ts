@@ -111,10 +111,10 @@ export function sqliteCapture(tempDir = tmpdir(), imageLimit = SQLITE_IMAGE_LIMI
       return mayBeSqlite(Number(e.stats.size));
     },
     async captureStamp(e: EntryInfo) {
-      return (await hasSqliteHeader(e.absPath, Number(e.stats.size))) ? sqliteStamp(e.absPath) : undefined;
+      return hasSqliteHeader(e.absPath, Number(e.stats.size)) ? sqliteStamp(e.absPath) : undefined;
     },
     async capture(e: EntryInfo): Promise<CaptureResult | undefined> {
-      if (!(await hasSqliteHeader(e.absPath, Number(e.stats.size)))) return undefined;
+      if (!hasSqliteHeader(e.absPath, Number(e.stats.size))) return undefined;
       const result = await captureDatabase(e.absPath, Number(e.stats.size), () => (temp ??= mkdtemp(join(tempDir, 'clawback-sqlite-'))), imageLimit);
       captured.push(e.absPath);
       return result;

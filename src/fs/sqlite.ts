@@ -22,6 +22,7 @@
  * SQLite files are recognised by their 16-byte header "SQLite format 3\0"
  * (https://www.sqlite.org/fileformat.html#the_database_header).
  */
+import { closeSync, lstatSync, openSync, readSync } from 'node:fs';
 import { lstat, open, rename, rm, unlink } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import type Database from 'better-sqlite3';
@@ -51,16 +52,19 @@ export function mayBeSqlite(size: number): boolean {
 /**
  * True when the file at `path` starts with the SQLite header. Files whose size (bytes)
  * is below 512 or not a multiple of 512 cannot be databases and are not opened.
+ * Synchronous, as {@link sqliteStamp}: three system calls on a file just listed. Through
+ * the thread pool, each would wait for a busy event loop to come round (a snapshot's
+ * databases then started ~140 ms later on the agent data set, docs/PERFORMANCE.md).
+ * @throws the fs error of a file that cannot be opened or read.
  */
-export async function hasSqliteHeader(path: string, size: number): Promise<boolean> {
+export function hasSqliteHeader(path: string, size: number): boolean {
   if (!mayBeSqlite(size)) return false;
-  const fh = await open(path, 'r');
+  const fd = openSync(path, 'r');
   try {
     const buf = Buffer.alloc(16);
-    const { bytesRead } = await fh.read(buf, 0, 16, 0);
-    return bytesRead === 16 && isSqliteHeader(buf);
+    return readSync(fd, buf, 0, 16, 0) === 16 && isSqliteHeader(buf);
   } finally {
-    await fh.close();
+    closeSync(fd);
   }
 }
 
@@ -307,11 +311,11 @@ export async function placeSqlite(tempPath: string, finalPath: string): Promise<
  * them. (Sidecar ctimes are no use: SQLite running as root fchowns them on every open, so
  * merely reading the database changes them.)
  */
-export async function sqliteStamp(path: string): Promise<{ ctimeNs: bigint; inode: bigint }> {
-  const st = await lstat(path, { bigint: true });
+export function sqliteStamp(path: string): { ctimeNs: bigint; inode: bigint } {
+  const st = lstatSync(path, { bigint: true });
   let ctimeNs = st.ctimeNs;
   for (const side of [path + '-wal', path + '-journal']) {
-    const s = await lstat(side, { bigint: true }).catch(() => undefined);
+    const s = lstatSync(side, { bigint: true, throwIfNoEntry: false });
     if (s && s.mtimeNs > ctimeNs) ctimeNs = s.mtimeNs;
   }
   return { ctimeNs, inode: st.ino };

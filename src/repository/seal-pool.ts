@@ -131,6 +131,8 @@ export class SealPool {
   /** A batch buffer whose content was copied out, reused for the next batch. */
   private spare: Uint8Array | undefined;
   private readonly load: number[] = [];
+  /** Database images each worker holds (imaged, neither sealed nor ended yet). */
+  private readonly imagesHeld: number[] = [];
   private seq = 0;
   private readonly cipher: Cipher;
   private readonly hashKey: Buffer;
@@ -173,6 +175,7 @@ export class SealPool {
       w.on('error', (err) => this.fail(err));
       this.workers.push(w);
       this.load.push(0);
+      this.imagesHeld.push(0);
     }
   }
 
@@ -223,8 +226,26 @@ export class SealPool {
   async imageDatabase(path: string, chunker: Chunker, prev: readonly BlobId[] | null, busyMs: number): Promise<DatabaseImage> {
     if (this.workers.length === 0) throw new ClawbackError('INTERNAL', 'imageDatabase needs blob workers');
     const fixed = chunker.params.algorithm === 'fixed' ? chunker.params.size : undefined;
-    const { worker, answer } = this.ask({ kind: 'image', path, busyMs, cdc: this.cdcSpec(chunker), fixed, prev });
-    const m = await answer;
+    // The first worker holding no image takes it: the archiver's image room lets large
+    // databases through one after another, so they all use that worker's reused image
+    // buffer (fs/sqlite-read-source.ts) instead of one such buffer resident per worker.
+    const free = this.imagesHeld.indexOf(0);
+    const { worker, answer } = this.ask({ kind: 'image', path, busyMs, cdc: this.cdcSpec(chunker), fixed, prev }, free === -1 ? undefined : free);
+    let holding = worker >= 0;
+    if (holding) this.imagesHeld[worker]!++;
+    // The worker lets go of the image when it answers `same` or fails, or at 'imageSeal' or 'imageEnd'.
+    const dropped = (): void => {
+      if (holding) this.imagesHeld[worker]!--;
+      holding = false;
+    };
+    let m: Answer;
+    try {
+      m = await answer;
+    } catch (err) {
+      dropped();
+      throw err;
+    }
+    if (m.same || m.handle === undefined) dropped();
     if (m.same) return { kind: 'same', size: m.length! };
     if (m.handle === undefined || !m.ids || !m.lens) throw new ClawbackError('INTERNAL', 'blob worker answered an image without its chunks');
     const handle = m.handle;
@@ -235,13 +256,13 @@ export class SealPool {
       ids: m.ids,
       quiet: m.quiet ?? undefined,
       seal: async (only) => {
-        const r = await this.ask({ kind: 'imageSeal', handle, only }, worker).answer;
+        const r = await this.ask({ kind: 'imageSeal', handle, only }, worker).answer.finally(dropped);
         if (!r.buf || !r.lengths || r.lengths.length !== only.length) throw new ClawbackError('INTERNAL', 'blob worker answered an image seal with the wrong number of blobs');
         const out = Buffer.from(r.buf);
         let at = 0;
         return r.lengths.map((n) => out.subarray(at, (at += n)));
       },
-      end: async (check) => (await this.ask({ kind: 'imageEnd', handle, check }, worker).answer).answer ?? null,
+      end: async (check) => (await this.ask({ kind: 'imageEnd', handle, check }, worker).answer.finally(dropped)).answer ?? null,
     };
   }
 

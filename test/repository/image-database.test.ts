@@ -141,6 +141,36 @@ it("reports quick_check's answer for a damaged database, and SQLite's error for 
   await expect(pool.imageDatabase(join(tmp.dir, 'missing.db'), chunker, null, 1000)).rejects.toMatchObject({ code: 'ENOENT' });
 });
 
+it('images on the first worker holding no image, so databases one after another share its buffer', async () => {
+  const paths = ['r1.db', 'r2.db', 'r3.db'].map((n) => join(tmp.dir, n));
+  for (const p of paths) await makeDb(p, 200, true);
+  // Which worker holds how many images (private: what the routing decides from).
+  const held = (): number[] => [...(pool as unknown as { imagesHeld: number[] }).imagesHeld];
+  expect(held()).toEqual([0, 0]);
+  const a = await pool.imageDatabase(paths[0]!, chunker, null, 1000);
+  if (a.kind !== 'hashed') throw new Error('expected a hashed image');
+  expect(held()).toEqual([1, 0]);
+  // Worker 0 is idle now (least loaded), but holds an image: the next goes to worker 1.
+  const b = await pool.imageDatabase(paths[1]!, chunker, null, 1000);
+  if (b.kind !== 'hashed') throw new Error('expected a hashed image');
+  expect(held()).toEqual([1, 1]);
+  await a.seal([0]); // sealing lets go of the image (the transaction stays open)
+  expect(held()).toEqual([0, 1]);
+  expect(await a.end(true)).toBe('ok');
+  expect(held()).toEqual([0, 1]);
+  const c = await pool.imageDatabase(paths[2]!, chunker, null, 1000);
+  if (c.kind !== 'hashed') throw new Error('expected a hashed image');
+  expect(held()).toEqual([1, 1]);
+  expect(await b.end(false)).toBeNull(); // ended unsealed: let go too
+  expect(await c.end(true)).toBe('ok');
+  expect(held()).toEqual([0, 0]);
+  // Answers that hold nothing count nothing: same, and failures.
+  const again = await pool.imageDatabase(paths[2]!, chunker, c.ids, 1000);
+  expect(again.kind).toBe('same');
+  await expect(pool.imageDatabase(join(tmp.dir, 'missing.db'), chunker, null, 1000)).rejects.toMatchObject({ code: 'ENOENT' });
+  expect(held()).toEqual([0, 0]);
+});
+
 it("seals a database image's chunks at sqliteLevel, other blobs at level", async () => {
   const path = join(tmp.dir, 'levels.db');
   await makeDb(path, 400, true);
