@@ -10,7 +10,8 @@
  * file before anything is written). Its blobs go to one worker (chosen per directory, see
  * {@link Dispatcher.workerFor}) in segments of at most {@link SEGMENT_BYTES} stored bytes,
  * each blob with its offset in the file; the worker opens each blob (decrypt, decompress,
- * verify the id) and writes it to the file's temp file (file-writer.ts). A failure on the
+ * verify the id) and writes it to the file's temp file (file-writer.ts). A file larger than
+ * {@link SHARE_ABOVE} has its later segments written by whichever worker is least loaded. A failure on the
  * main side after the first segment (a missing pack, a stop) sends a `cancel` so the worker
  * removes the temp file.
  *
@@ -35,6 +36,12 @@ import { planRanges, type PackRange, type WantedBlob } from './ranges.js';
 
 /** Largest segment of one file sent to a worker at once, stored bytes (one blob may exceed it). */
 export const SEGMENT_BYTES = 4 << 20;
+/**
+ * A file of more stored bytes than this is shared out among the workers (file-jobs.ts): its
+ * segments after the first go to the least loaded worker. Smaller files stay on one worker
+ * (one open file, writes in one thread), which the many small files of a tree keep busy.
+ */
+export const SHARE_ABOVE = 2 * SEGMENT_BYTES;
 /** Longest ranged read of a pack, bytes. */
 export const MAX_RANGE = 4 << 20;
 /** Range buffers kept for reuse: the one being handed out, the next (prefetched) and a spare. */
@@ -114,7 +121,7 @@ export class Dispatcher {
     this.o = o;
     this.bytes = new Budget(o.maxBytes);
     this.leaves = new Budget(o.maxLeaves);
-    this.jobs = new JobSender(pool, this.bytes, { keep: o.keep, timeOf: o.timeOf });
+    this.jobs = new JobSender(pool, this.bytes, { keep: o.keep, timeOf: o.timeOf, shareAbove: SHARE_ABOVE });
   }
 
   /**

@@ -3,6 +3,13 @@
  * the worker and creates the temp file there; the last one places the file), and its
  * outcome is reported once, when it is closed (last segment or cancel sent) and every task
  * sent for it has been answered. See dispatch.ts.
+ *
+ * A file of more than `shareAbove` stored bytes is shared out: once its first segment has
+ * answered the temp file's descriptor, its other segments go as `part` tasks to the least
+ * loaded worker (file-writer.ts), so one large file (a database, a disk image) is opened,
+ * verified and written on every core instead of one. Its last segment, or the cancel that
+ * ends it early, waits until every part has been answered: the descriptor is closed only
+ * when no part can still be writing through it.
  */
 import type { BlobLocation } from '../index/cache.js';
 import type { OpenPool } from '../repository/open-pool.js';
@@ -39,6 +46,16 @@ export interface FileJob {
   /** The temp path the last segment answered with (kept files). */
   tmp: string | undefined;
   reported: boolean;
+  /** Segments may go to any worker as `part` tasks once {@link fd} is known. */
+  shared: boolean;
+  /** The temp file's descriptor (a shared file's first segment answers it). */
+  fd: number | undefined;
+  /** `part` tasks sent and not settled. */
+  parts: number;
+  /** Bytes written by settled `part` tasks. */
+  elsewhere: number;
+  /** The last segment or cancel, sent once {@link parts} is 0. */
+  held: (() => void) | undefined;
 }
 
 /** Blobs of one file sent together: their stored bytes and their index in the file. */
@@ -50,6 +67,8 @@ export interface JobSenderOptions {
   keep: (node: TreeNode) => boolean;
   /** Seconds for fs.utimes from ns (restorer.ts `timeOf`). */
   timeOf: (ns: bigint) => number;
+  /** Share out files of more stored bytes than this among the workers (see the module comment). */
+  shareAbove: number;
 }
 
 /** Sends file jobs' segments and cancels to the workers and reports their outcomes. */
@@ -70,11 +89,17 @@ export class JobSender {
   create(node: TreeNode, dir: string, locs: BlobLocation[], pickWorker: () => number, finish: (o: LeafOutcome) => void): FileJob {
     const offsets: number[] = [];
     let at = 0;
+    let stored = 0;
     for (const loc of locs) {
       offsets.push(at);
       at += loc.rawLength;
+      stored += loc.length;
     }
-    return { node, dir, pickWorker, finish, locs, offsets, fid: this.nextFid++, worker: 0, left: locs.length, outstanding: 0, started: false, closed: false, rejected: undefined, failure: undefined, tmp: undefined, reported: false };
+    const shared = this.pool.size > 1 && stored > this.o.shareAbove;
+    return {
+      node, dir, pickWorker, finish, locs, offsets, fid: this.nextFid++, worker: 0, left: locs.length, outstanding: 0, started: false, closed: false,
+      rejected: undefined, failure: undefined, tmp: undefined, reported: false, shared, fd: undefined, parts: 0, elsewhere: 0, held: undefined,
+    };
   }
 
   /** Sends one segment of `job` whose `bytes` of budget were taken (given back when it settles). */
@@ -88,13 +113,36 @@ export class JobSender {
     this.send(job, seg, () => this.bytes.give(bytes));
   }
 
-  /** Sends a segment of `job` (the first picks the worker; the last closes the job). */
+  /**
+   * Sends a segment of `job` (the first picks the worker; the last closes the job): as a
+   * `part` to the least loaded worker when the job is shared and its descriptor known; a
+   * shared job's last segment waits for its parts.
+   */
   send(job: FileJob, seg: Segment, settled?: () => void): void {
     const first = !job.started;
     if (first) job.worker = job.pickWorker();
     job.started = true;
     job.left -= seg.length;
     const last = job.left === 0;
+    if (!last && job.fd !== undefined) return this.sendPart(job, job.fd, seg, settled);
+    if (last && job.parts > 0) {
+      job.closed = true;
+      // The blobs are views into a pack range whose buffer is reused once the range is
+      // handed out: keep a copy (at most one segment per shared file).
+      const kept: Segment = seg.map((b) => ({ ...b, stored: new Uint8Array(b.stored) }));
+      job.held = () => {
+        if (job.rejected === undefined) this.sendFile(job, kept, first, last, settled);
+        else {
+          settled?.();
+          this.sendCancel(job);
+        }
+      };
+      return;
+    }
+    this.sendFile(job, seg, first, last, settled);
+  }
+
+  private sendFile(job: FileJob, seg: Segment, first: boolean, last: boolean, settled?: () => void): void {
     const data: WriteTask = {
       op: 'file',
       fid: job.fid,
@@ -107,19 +155,54 @@ export class JobSender {
       mode: job.node.mode,
       mtime: this.o.timeOf(job.node.mtimeNs),
       keep: this.o.keep(job.node),
+      shared: job.shared,
+      elsewhere: job.elsewhere,
     };
     job.outstanding++;
     this.pool.submit(job.worker, { data, blobs: seg }, (err, value) => {
       settled?.();
       job.outstanding--;
+      const r = value as WriteResult | undefined;
       if (err) job.rejected ??= err;
-      else if (last) job.tmp = (value as WriteResult | undefined)?.tmp;
+      else if (last) job.tmp = r?.tmp;
+      else if (first && r?.fd !== undefined && !job.closed) job.fd = r.fd;
       this.report(job);
     });
     if (last) {
       job.closed = true;
       this.report(job);
     }
+  }
+
+  /** Sends a segment of shared `job` as a `part` through descriptor `fd` to the least loaded worker. */
+  private sendPart(job: FileJob, fd: number, seg: Segment, settled?: () => void): void {
+    const data: WriteTask = { op: 'part', fd, offsets: seg.map((s) => job.offsets[s.index]!) };
+    job.outstanding++;
+    job.parts++;
+    this.pool.submit(this.pool.leastLoaded(), { data, blobs: seg }, (err, value) => {
+      settled?.();
+      job.outstanding--;
+      job.parts--;
+      if (err) job.rejected ??= err;
+      else job.elsewhere += (value as WriteResult | undefined)?.written ?? 0;
+      if (job.parts === 0 && job.held) {
+        const send = job.held;
+        job.held = undefined;
+        send();
+      }
+      this.report(job);
+    });
+  }
+
+  /** Tells `job`'s worker to abandon the file (close and remove its temp file). */
+  private sendCancel(job: FileJob): void {
+    const cancel: WriteTask = { op: 'cancel', fid: job.fid };
+    job.outstanding++;
+    this.pool.submit(job.worker, { data: cancel, blobs: [], cost: 1 }, (err) => {
+      job.outstanding--;
+      if (err) job.rejected ??= err;
+      this.report(job);
+    });
   }
 
   /**
@@ -131,13 +214,8 @@ export class JobSender {
     job.closed = true;
     job.failure = failure;
     if (job.started) {
-      const cancel: WriteTask = { op: 'cancel', fid: job.fid };
-      job.outstanding++;
-      this.pool.submit(job.worker, { data: cancel, blobs: [], cost: 1 }, (err) => {
-        job.outstanding--;
-        if (err) job.rejected ??= err;
-        this.report(job);
-      });
+      if (job.parts > 0) job.held = () => this.sendCancel(job);
+      else this.sendCancel(job);
     }
     this.report(job);
   }

@@ -12,6 +12,16 @@
  *   it and renames the temp file over the final name (or, with `keep`, returns the temp
  *   path for the caller to place). A failure closes and removes the temp file; the later
  *   segments of that file are then ignored.
+ *   A large file's segments may be shared out among the workers (`shared`): its first
+ *   segment answers the temp file's descriptor (`{ fd }`); `part` tasks on any worker write
+ *   further segments through that descriptor (worker threads share the process's
+ *   descriptors; `pwrite` at explicit offsets); the last segment, sent only once every
+ *   part has been answered, adds the bytes the parts wrote (`elsewhere`) before checking
+ *   the size. A shared file's failed segment keeps the descriptor open (a part on another
+ *   worker may still be writing through it): the main side sends `cancel` once every part
+ *   has been answered.
+ * - `part`: one segment of a shared file, written through `fd`; answers `{ written }`
+ *   (bytes). Never opens, closes or removes anything.
  * - `cancel`: abandons a file whose last segment will not come (removes its temp file).
  * - `symlink`: creates the link under a temp name, sets its mtime, renames it into place.
  * - `dir`: sets a directory's mode and mtime (after everything in it was written).
@@ -41,14 +51,30 @@ export type WriteTask =
       mtime: number;
       /** Leave the temp file for the caller (returned as `tmp`) instead of renaming it. */
       keep: boolean;
+      /** Segments of this file are also written by `part` tasks (see the module comment). */
+      shared: boolean;
+      /** With `last` of a shared file: the bytes its `part` tasks wrote. */
+      elsewhere: number;
+    }
+  | {
+      op: 'part';
+      /** The temp file's descriptor, as the shared file's first segment answered it. */
+      fd: number;
+      /** Where each of the task's blobs goes in the file, bytes. */
+      offsets: number[];
     }
   | { op: 'cancel'; fid: number }
   | { op: 'symlink'; dir: string; name: string; target: string; mtime: number }
   | { op: 'dir'; path: string; mode: number; mtime: number };
 
-/** What a task resolves to: the temp path of a kept file, else nothing. */
+/**
+ * What a task resolves to: the temp path of a kept file (its last segment), the temp file's
+ * descriptor (a shared file's first segment), or the bytes a `part` wrote; else nothing.
+ */
 export interface WriteResult {
   tmp?: string;
+  fd?: number;
+  written?: number;
 }
 
 /** Longest part of the entry's name kept in a temp name, bytes (names are ≤ 255 bytes). */
@@ -108,7 +134,7 @@ export const FILE_WRITER_SOURCE = `(function () {
     if (t.first) {
       try {
         const c = create(t.dir, t.name, (tmp) => fs.openSync(tmp, FLAGS, 0o600));
-        st = { fd: c.fd, tmp: c.tmp, written: 0, failed: false };
+        st = { fd: c.fd, tmp: c.tmp, written: 0, failed: false, shared: t.shared };
       } catch (err) {
         if (!t.last) files.set(t.fid, { fd: -1, tmp: undefined, written: 0, failed: true });
         throw err;
@@ -117,7 +143,10 @@ export const FILE_WRITER_SOURCE = `(function () {
     }
     if (!st) throw new Error('internal: segment of unknown file ' + t.fid);
     if (st.failed) {
-      if (t.last) files.delete(t.fid);
+      if (t.last) {
+        files.delete(t.fid);
+        discard(st);
+      }
       return {};
     }
     try {
@@ -126,8 +155,9 @@ export const FILE_WRITER_SOURCE = `(function () {
         writeAll(st.fd, plain, t.offsets[i]);
         st.written += plain.length;
       }
-      if (!t.last) return {};
+      if (!t.last) return t.first && st.shared ? { fd: st.fd } : {};
       files.delete(t.fid);
+      st.written += t.elsewhere;
       if (st.written !== t.size) throw integrityError('file ' + t.name + ': content is ' + st.written + ' bytes, the tree says ' + t.size);
       fs.fchmodSync(st.fd, t.mode);
       fs.futimesSync(st.fd, t.mtime, t.mtime);
@@ -138,11 +168,22 @@ export const FILE_WRITER_SOURCE = `(function () {
       place(st.tmp, join(t.dir, t.name));
       return {};
     } catch (err) {
-      discard(st);
+      // A shared file keeps its descriptor until the main side cancels it (parts elsewhere
+      // may still be writing through it).
+      if (!st.shared || t.last) discard(st);
       if (t.last) files.delete(t.fid);
       else st.failed = true;
       throw err;
     }
+  }
+  function part(t, blobs) {
+    let written = 0;
+    for (let i = 0; i < blobs.count; i++) {
+      const plain = blobs.open(i);
+      writeAll(t.fd, plain, t.offsets[i]);
+      written += plain.length;
+    }
+    return { written };
   }
   function cancel(t) {
     const st = files.get(t.fid);
@@ -171,6 +212,7 @@ export const FILE_WRITER_SOURCE = `(function () {
     handle(t, blobs) {
       switch (t.op) {
         case 'file': return file(t, blobs);
+        case 'part': return part(t, blobs);
         case 'cancel': return cancel(t);
         case 'symlink': return symlink(t);
         case 'dir': return dir(t);

@@ -2,7 +2,8 @@
  * Restore behaviour the worker-based restorer must keep: files spanning many packs and
  * written in pack order come out exact; --overwrite replaces what is in the way (never
  * following a link) and removes what the snapshot lacks; a missing pack or a damaged blob
- * in a many-segment file fails only those files and leaves no temp file; an abort stops
+ * in a many-segment file (on one worker, or shared out among them) fails only those files
+ * and leaves no temp file; large files shared out among the workers come out exact; an abort stops
  * with ABORTED and no temp file; the SQLite placing hook gets the temp file; progress
  * counts every file; tiny budgets and one worker still finish; long UTF-8 names restore.
  */
@@ -161,6 +162,53 @@ describe('restore', () => {
     expect((err.details as { failures: unknown[] }).failures).toEqual([expect.objectContaining({ path: join(out, 'huge.bin'), pack: loc.packId, blob: id })]);
     expect(await readFile(join(out, 'small.txt'), 'utf8')).toBe('fine\n');
     expect(await allNames(out)).toEqual(['small.txt']);
+    await repo.close();
+  });
+
+  it('shares large files out among the workers and restores them exactly', async () => {
+    const { repo } = await repoAt('repo');
+    const src = join(tmp.dir, 'src');
+    await mkdir(join(src, 'state'), { recursive: true });
+    // Over SHARE_ABOVE (8 MiB) stored each: their segments after the first go to any worker,
+    // and each one's last segment waits (a copy of it) while the pack ranges move on.
+    for (let i = 0; i < 3; i++) await writeFile(join(src, 'state', `big${i}.bin`), randomBytes(10 << 20));
+    for (let i = 0; i < 20; i++) await writeFile(join(src, 'state', `note${i}.txt`), `note ${i}\n`.repeat(100 * i));
+    const snap = await createSnapshot(repo, { paths: [src] });
+    const out = join(tmp.dir, 'out');
+    const res = await restoreTree(repo, snap.manifest.tree, out, { threads: 2 });
+    expect(res.files).toBe(23);
+    expect(await snapshotFs(out)).toEqual(await snapshotFs(src));
+    expect(await temps(out)).toEqual([]);
+    await repo.close();
+  });
+
+  it.each([
+    ['first', 0],
+    ['middle', 2],
+    ['last', -1],
+  ])('a damaged blob (%s) of a file shared out among the workers fails that file only; no temp files', async (_w, which) => {
+    const { repo, dir } = await repoAt('repo');
+    const src = join(tmp.dir, 'src');
+    await mkdir(src);
+    await writeFile(join(src, 'huge.bin'), randomBytes(12 << 20));
+    await writeFile(join(src, 'other.bin'), randomBytes(10 << 20));
+    const snap = await createSnapshot(repo, { paths: [src] });
+    let node: TreeNode | undefined;
+    for await (const e of walkTree(repo, snap.manifest.tree)) if (e.path === 'huge.bin') node = e.node;
+    expect(node!.content!.length).toBeGreaterThan(3);
+    const id = node!.content!.at(which)!;
+    const loc = (await repo.lookup(id))!;
+    const packPath = join(dir, 'data', loc.packId.slice(0, 2), loc.packId);
+    const bytes = await readFile(packPath);
+    bytes[loc.offset + 5] = bytes[loc.offset + 5]! ^ 1;
+    await writeFile(packPath, bytes);
+    const out = join(tmp.dir, 'out');
+    const err = await failure(restoreTree(repo, snap.manifest.tree, out, { threads: 2 }));
+    expect(err.code).toBe('INTEGRITY');
+    expect((err.details as { failures: unknown[] }).failures).toEqual([expect.objectContaining({ path: join(out, 'huge.bin'), pack: loc.packId, blob: id })]);
+    // Buffer.equals: toEqual compares 10 MiB element by element (a minute).
+    expect((await readFile(join(out, 'other.bin'))).equals(await readFile(join(src, 'other.bin')))).toBe(true);
+    expect(await allNames(out)).toEqual(['other.bin']);
     await repo.close();
   });
 
