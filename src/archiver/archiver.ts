@@ -18,6 +18,7 @@ import { makeNode, nameProblem, sameNode, type Tree, type TreeNode } from '../tr
 import { PackCache } from '../repository/pack-cache.js';
 import { SmallFileReader, streamFile } from './file-reader.js';
 import { Countdown, ReadQueue, Slots } from './read-queue.js';
+import { LargeFileSaver } from './large-file.js';
 import { Lister, type EntryStats, type ListedEntry } from './lister.js';
 import { saveDatabase } from './database-saver.js';
 import { captureImage } from './sqlite-capture.js';
@@ -209,6 +210,8 @@ export class Archiver {
   /** Larger files are read on this thread, one at a time (they share the reader's buffer). */
   private readonly reader = new SmallFileReader();
   private readonly mainReads = new Slots(1);
+  /** Large files read here and hashed on the blob workers (made on first use). */
+  private largeFiles: LargeFileSaver | undefined;
   private readonly listing = new Slots(LISTING_SLOTS);
   private readonly entries = new Slots(ENTRY_SLOTS);
   private readonly lister = new Lister();
@@ -625,7 +628,7 @@ export class Archiver {
    * @throws the fs error of a file that cannot be read.
    */
   private async saveFile(abs: string, size: number, prev: BlobId[] | undefined): Promise<Saved> {
-    if (size > this.smallLimit) return this.saveFileContent(abs, this.fileChunker, size);
+    if (size > this.smallLimit) return this.saveFileContent(abs, this.fileChunker, size, prev !== undefined);
     return this.settleRead(abs, size, prev, await this.reads.read(abs, size, prev ?? null));
   }
 
@@ -736,12 +739,22 @@ export class Archiver {
    * when it fits the reader's buffer (see file-reader.ts), streamed otherwise. `sizeHint`
    * is the size `lstat` saw (undefined: unknown).
    */
-  private async saveFileContent(path: string, chunker: Chunker, sizeHint: number | undefined): Promise<{ content: BlobId[]; size: number }> {
+  private async saveFileContent(path: string, chunker: Chunker, sizeHint: number | undefined, hasParent = false): Promise<{ content: BlobId[]; size: number }> {
     await this.mainReads.acquire();
     try {
       this.checkRunning();
       const whole = this.reader.read(path, sizeHint ?? 0);
       if (whole) return await this.saveBuffer(whole, chunker);
+      if (this.repo.hasBlobWorkers) {
+        this.largeFiles ??= new LargeFileSaver(this.repo, chunker);
+        if (this.largeFiles.chunker === chunker) {
+          let done = 0;
+          return await this.largeFiles.save(path, hasParent, () => this.checkRunning(), (n) => {
+            done += n;
+            this.opts.progress?.update?.({ phase: 'snapshot', filesDone: this.stats.files, bytesDone: this.stats.bytes + done, current: path });
+          });
+        }
+      }
       const signal = this.opts.signal;
       const content: BlobId[] = [];
       let size = 0;

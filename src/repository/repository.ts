@@ -606,6 +606,16 @@ export class Repository {
     return this.pool!.hashFiles(paths, hints, chunker, prev, seal);
   }
 
+  /**
+   * Blob ids (and with `seal`, envelopes) of chunks cut by the caller, back to back in
+   * `window`, computed on a blob worker; see {@link SealPool.hashCut} (`window` is
+   * transferred and handed back).
+   */
+  async hashCut(window: ArrayBuffer, lengths: readonly number[], seal: boolean): Promise<{ ids: BlobId[]; window: ArrayBuffer; envelopes?: Buffer[] }> {
+    await this.blobSaver();
+    return this.pool!.hashCut(window, lengths, seal);
+  }
+
   /** True when blobs are sealed on worker threads (so {@link imageDatabase} can be used). */
   get hasBlobWorkers(): boolean {
     return (this.options.sealThreads ?? 1) > 0;

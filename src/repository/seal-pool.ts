@@ -82,6 +82,8 @@ interface Answer {
   handle?: number;
   ids?: string[];
   lens?: number[];
+  /** A hashCut's buffer, handed back. */
+  window?: ArrayBuffer;
   same?: boolean;
   length?: number;
   quiet?: string | null;
@@ -352,6 +354,44 @@ export class SealPool {
     } finally {
       if (fd !== undefined) closeSync(fd);
     }
+  }
+
+  /**
+   * Computes the blob ids of chunks the caller cut, lying back to back at the start of
+   * `window` (`lengths` bytes each), on a worker; with `seal`, seals them there too (as
+   * {@link seal} does: the envelopes come back in order). `window` is transferred to the
+   * worker and comes back in the answer, for the caller to reuse; the caller must not touch
+   * it meanwhile. A pool without workers does it here and hands back `window` itself.
+   * @throws ClawbackError 'INTERNAL' if the worker failed.
+   */
+  hashCut(window: ArrayBuffer, lengths: readonly number[], seal: boolean): Promise<{ ids: BlobId[]; window: ArrayBuffer; envelopes?: Buffer[] }> {
+    if (this.failed) return Promise.reject(this.failed);
+    if (this.workers.length === 0) {
+      const bytes = new Uint8Array(window);
+      const ids: BlobId[] = [];
+      const envelopes: Buffer[] = [];
+      let pos = 0;
+      for (const len of lengths) {
+        const chunk = bytes.subarray(pos, pos + len);
+        ids.push(blobId(this.hashKey, chunk));
+        if (seal) envelopes.push(sealEnvelope(this.cipher, chunk, this.level));
+        pos += len;
+      }
+      return Promise.resolve(seal ? { ids, window, envelopes } : { ids, window });
+    }
+    return new Promise((resolve, reject) => {
+      this.post({ kind: 'hashCut', buf: window, lengths, seal }, [window], {
+        fail: reject,
+        answer: (m) => {
+          if (!m.ids || m.ids.length !== lengths.length || !m.window) return reject(new ClawbackError('INTERNAL', 'blob worker answered a hashCut with the wrong number of chunks'));
+          if (!seal) return resolve({ ids: m.ids, window: m.window });
+          if (!m.buf || !m.lengths || m.lengths.length !== lengths.length) return reject(new ClawbackError('INTERNAL', 'blob worker answered a sealed hashCut with the wrong number of blobs'));
+          const out = Buffer.from(m.buf);
+          let at = 0;
+          resolve({ ids: m.ids, window: m.window, envelopes: m.lengths.map((n) => out.subarray(at, (at += n))) });
+        },
+      });
+    });
   }
 
   /**

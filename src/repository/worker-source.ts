@@ -10,6 +10,10 @@
  *   sum(lengths) bytes). Answer `{ seq, buf, lengths }`: the envelopes back to back, in the
  *   format of crypto/envelope.ts `sealEnvelope` (codec byte, zstd only when it shrinks the
  *   blob, AES-256-GCM with a random 12-byte nonce when a key is set).
+ * - `{ kind: 'hashCut', seq, buf, lengths, seal }`: chunks cut by the caller, back to back
+ *   in `buf` (an ArrayBuffer, transferred), of `lengths` bytes. Answer `{ seq, ids, window }`
+ *   with their ids and `buf` itself (transferred back, for reuse); with `seal`, also `buf`
+ *   and `lengths`: their envelopes back to back, as 'seal' answers.
  * - `{ kind: 'read', seq, paths, hints, cdc?, prev?, seal? }`: read each file whole (O_NOFOLLOW) into a
  *   slot of `hints[i] + 1` bytes, cut it into chunks with FastCDC when `cdc` (a
  *   chunker/fastcdc.ts `FastCdcSpec`) is given and the file is longer than `cdc.minSize`,
@@ -119,6 +123,30 @@ function postSealed(seq, buf, lens, only, lvl) {
 }
 function seal(msg) {
   postSealed(msg.seq, Buffer.from(msg.buf), msg.lengths, undefined, level);
+}
+// Chunks cut elsewhere, back to back in msg.buf: their ids, and with msg.seal their
+// envelopes; msg.buf goes back with the answer for reuse.
+function hashCut(msg) {
+  const buf = Buffer.from(msg.buf);
+  const ids = [];
+  let pos = 0;
+  for (const len of msg.lengths) {
+    hasher.reset();
+    ids.push(hasher.update(buf.subarray(pos, pos + len)).digestBuffer().toString('hex'));
+    pos += len;
+  }
+  if (!msg.seal) {
+    parentPort.postMessage({ seq: msg.seq, ids, window: msg.buf }, [msg.buf]);
+    return;
+  }
+  const parts = [];
+  const lengths = sealChunks(buf, 0, msg.lengths, parts, undefined, level);
+  let total = 0;
+  for (const n of lengths) total += n;
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const p of parts) for (const b of p) { out.set(b, at); at += b.length; }
+  parentPort.postMessage({ seq: msg.seq, ids, window: msg.buf, buf: out.buffer, lengths }, [msg.buf, out.buffer]);
 }
 // FastCdcChunker.cut with eof = true (chunker/fastcdc.ts).
 function cdcCut(buf, start, end, c) {
@@ -272,6 +300,7 @@ parentPort.on('message', (msg) => {
   try {
     if (msg.kind === 'read') read(msg);
     else if (msg.kind === 'seal') seal(msg);
+    else if (msg.kind === 'hashCut') hashCut(msg);
     else if (msg.kind === 'image') image(msg);
     else if (msg.kind === 'imageSeal') imageSeal(msg);
     else if (msg.kind === 'imageEnd') imageEnd(msg);
