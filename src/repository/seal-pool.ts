@@ -18,6 +18,7 @@ import { hashNativePath, blobId } from '../crypto/hash.js';
 import { chunkBuffer, fastCdcSpec, type Chunker, type FastCdcSpec } from '../chunker/index.js';
 import { sameIds, type BlobId } from '../ids.js';
 import { WORKER_SOURCE } from './worker-source.js';
+import { GEAR_SCAN_WASM } from '../chunker/gear-scan-module.js';
 
 /** One file read and hashed by {@link SealPool.hashFiles}. */
 export type HashedFile =
@@ -158,6 +159,7 @@ export class SealPool {
       zstdPath: require.resolve('zstd-napi/binding.js'),
       betterSqlite3: require.resolve('better-sqlite3'),
       blakePath: hashNativePath(),
+      gearScanWasm: GEAR_SCAN_WASM,
       key: encryptKey ? Buffer.from(encryptKey) : null,
       hashKey: Buffer.from(hashKey),
       level,

@@ -3,7 +3,8 @@
  * with `new Worker(source, { eval: true })`, so the same code works from the TypeScript
  * sources (tsx, vitest) and from the compiled package. CommonJS; loads zstd-napi and
  * @napi-rs/blake-hash (and, for the first database it images, better-sqlite3) from the paths
- * in `workerData`.
+ * in `workerData`, and compiles the Gear scan's WebAssembly module (`workerData.gearScanWasm`,
+ * base64) for FastCDC cuts.
  *
  * Messages (main → worker), each answered with the same `seq`:
  * - `{ kind: 'seal', seq, buf, lengths }`: plaintexts back to back in `buf` (the first
@@ -148,27 +149,36 @@ function hashCut(msg) {
   for (const p of parts) for (const b of p) { out.set(b, at); at += b.length; }
   parentPort.postMessage({ seq: msg.seq, ids, window: msg.buf, buf: out.buffer, lengths }, [msg.buf, out.buffer]);
 }
+// The Gear scan of chunker/gear-scan.ts (its WebAssembly module, from workerData), for
+// the gear table of the last cut (a message's cdc spec is a fresh copy: compared by value).
+const gearModule = new WebAssembly.Module(Buffer.from(workerData.gearScanWasm, 'base64'));
+const SCAN_BLOCK = 65536 - 1024;
+let scanGear = null;
+let scanX = null;
+let scanBlock = null;
+function gearFind(buf, from, stop1, stop2, maskS, maskL, gear) {
+  if (!scanGear || scanGear.some((v, k) => v !== gear[k])) {
+    scanX = new WebAssembly.Instance(gearModule).exports;
+    new Int32Array(scanX.memory.buffer, 0, 256).set(gear);
+    scanBlock = new Uint8Array(scanX.memory.buffer, 1024, SCAN_BLOCK);
+    scanGear = gear;
+  }
+  scanX.fp.value = 0;
+  for (let pos = from; pos < stop2; pos += SCAN_BLOCK) {
+    const n = Math.min(SCAN_BLOCK, stop2 - pos);
+    scanBlock.set(buf.subarray(pos, pos + n));
+    const r = scanX.scan(0, Math.max(0, Math.min(stop1 - pos, n)), n, maskS, maskL);
+    if (r !== 0) return pos + r;
+  }
+  return -1;
+}
 // FastCdcChunker.cut with eof = true (chunker/fastcdc.ts).
 function cdcCut(buf, start, end, c) {
   const n = end - start;
   if (n <= c.minSize) return n;
   const limit = n < c.maxSize ? n : c.maxSize;
-  const gear = c.gear;
-  let fp = 0;
-  let i = start + c.minSize;
-  let stop = start + (c.avgSize < limit ? c.avgSize : limit);
-  let mask = c.maskS;
-  for (; i < stop; i++) {
-    fp = ((fp << 1) + gear[buf[i]]) | 0;
-    if ((fp & mask) === 0) return i - start + 1;
-  }
-  stop = start + limit;
-  mask = c.maskL;
-  for (; i < stop; i++) {
-    fp = ((fp << 1) + gear[buf[i]]) | 0;
-    if ((fp & mask) === 0) return i - start + 1;
-  }
-  return limit;
+  const after = gearFind(buf, start + c.minSize, start + (c.avgSize < limit ? c.avgSize : limit), start + limit, c.maskS, c.maskL, c.gear);
+  return after >= 0 ? after - start : limit;
 }
 function hashChunks(buf, start, end, cdc, fixed) {
   const ids = [], lens = [];

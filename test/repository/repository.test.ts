@@ -326,6 +326,30 @@ describe('seal pool cuts files like the chunker', () => {
       }
     },
   );
+
+  // Chunks up to 256 KiB: the workers' Gear scan crosses its 63 KiB blocks (and another gear table).
+  const wide = createChunker({ algorithm: 'fastcdc-2020', minSize: 4096, avgSize: 65536, maxSize: 262144 }, Buffer.alloc(32, 9));
+  fcTest.prop([fc.array(fc.integer({ min: 0, max: 700_000 }), { minLength: 1, maxLength: 3 }), fc.boolean()], { numRuns: 8 })(
+    'same boundaries as chunkBuffer across the Gear scan blocks of the workers',
+    async (sizes, lowEntropy) => {
+      const datas = sizes.map((n) => {
+        const d = randomBytes(n);
+        return lowEntropy ? d.map((b) => b & 3) : d;
+      });
+      const paths = await Promise.all(
+        datas.map(async (d, i) => {
+          const p = join(dir, `w${i}-${Math.random().toString(36).slice(2)}`);
+          await writeFile(p, d);
+          return p;
+        }),
+      );
+      const got = await pools[0]!.hashFiles(paths, datas.map((d) => d.length), wide);
+      got.forEach((g, i) => {
+        if (g.kind !== 'read') throw new Error(`unexpected ${g.kind}`);
+        expect(g.lengths).toEqual(datas[i]!.length === 0 ? [] : chunkBuffer(wide, datas[i]!));
+      });
+    },
+  );
 });
 
 it('errors carry codes', () => {
