@@ -39,6 +39,15 @@ function setup(): { sender: JobSender; calls: Call[]; outcomes: LeafOutcome[]; j
   return { sender, calls, outcomes, job };
 }
 
+/** {@link setup}, then the first segment sent and answered (descriptor 42) and the second sent (a part). */
+function withPartOut(): ReturnType<typeof setup> {
+  const s = setup();
+  s.sender.send(s.job, seg(0, new Uint8Array(8)));
+  s.calls[0]!.done(undefined, { fd: 42 });
+  s.sender.send(s.job, seg(1, new Uint8Array(8)));
+  return s;
+}
+
 it('sends a shared file as first segment, parts, then the last segment (a copy) once the parts are answered', () => {
   const { sender, calls, outcomes, job } = setup();
   expect(job.shared).toBe(true);
@@ -63,10 +72,7 @@ it('sends a shared file as first segment, parts, then the last segment (a copy) 
 });
 
 it('after a failed part, cancels only once every part is answered, and reports the part error', () => {
-  const { sender, calls, outcomes, job } = setup();
-  sender.send(job, seg(0, new Uint8Array(8)));
-  calls[0]!.done(undefined, { fd: 42 });
-  sender.send(job, seg(1, new Uint8Array(8)));
+  const { sender, calls, outcomes, job } = withPartOut();
   sender.send(job, seg(2, new Uint8Array(8))); // the last: held
   const damaged = new Error('damaged');
   calls[1]!.done(damaged);
@@ -79,10 +85,7 @@ it('after a failed part, cancels only once every part is answered, and reports t
 });
 
 it('a failure on the main side while parts are out waits for them before the cancel', () => {
-  const { sender, calls, outcomes, job } = setup();
-  sender.send(job, seg(0, new Uint8Array(8)));
-  calls[0]!.done(undefined, { fd: 42 });
-  sender.send(job, seg(1, new Uint8Array(8)));
+  const { sender, calls, outcomes, job } = withPartOut();
   const missing = new Error('pack missing');
   sender.fail(job, missing);
   expect(calls).toHaveLength(2); // no cancel while the part may still write through the descriptor
