@@ -77,11 +77,14 @@ export class LargeFileSaver {
     // Windows with the workers, oldest first, each settling once its chunks are saved.
     const pending: Promise<void>[] = [];
     let failed: unknown;
+    // The window being filled and cut: this call's to give back if it fails (the windows
+    // with the workers come back when their chunks are saved).
+    let win: Uint8Array | undefined;
     try {
-      let win = await this.take();
+      win = await this.take();
       let end = 0;
       let eof = false;
-      while (!eof) {
+      while (!eof && win) {
         check();
         if (failed !== undefined) throw failed;
         while (end < win.length) {
@@ -108,17 +111,21 @@ export class LargeFileSaver {
         end -= start;
         if (lengths.length === 0) {
           this.give(win);
+          win = next;
         } else {
           const at = content.length;
           for (let k = 0; k < lengths.length; k++) content.push('');
           const sealThis = seal;
           const cut = start;
           const hashed = this.repo.hashCut(win.buffer as ArrayBuffer, lengths, sealThis);
+          win = next;
           const previous = pending.at(-1) ?? Promise.resolve();
-          const saved = previous.then(async () => {
+          const saved = (async () => {
             const r = await hashed;
             const window = new Uint8Array(r.window);
             try {
+              // In file order; an earlier window's failure ends the file (its window comes back all the same).
+              await previous;
               seenNew += await this.saveChunks(r.ids, lengths, window, r.envelopes);
               r.ids.forEach((id, k) => (content[at + k] = id));
               seen += cut;
@@ -129,18 +136,18 @@ export class LargeFileSaver {
             } finally {
               this.give(window);
             }
-          });
+          })();
           saved.catch((err: unknown) => {
             failed ??= err;
           });
           pending.push(saved);
           if (pending.length >= WINDOWS) await pending.shift();
         }
-        if (next) win = next;
       }
       for (const p of pending) await p;
       return { content, size };
     } catch (err) {
+      if (win) this.give(win);
       await Promise.allSettled(pending);
       throw err;
     } finally {

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { LocalBackend } from '../../src/backend/local.js';
 import { initRepository, type Repository } from '../../src/repository/repository.js';
 import { createSnapshot } from '../../src/archiver/create-snapshot.js';
+import { LargeFileSaver, WINDOWS } from '../../src/archiver/large-file.js';
 import { chunkBuffer } from '../../src/chunker/index.js';
 import { restoreTree } from '../../src/restorer/restorer.js';
 import { walkTree } from '../../src/tree/walk.js';
@@ -89,5 +90,28 @@ it('cuts a large file as chunkBuffer does, stores only the changed chunks of its
   const out = join(tmp.dir, 'out');
   await restoreTree(repo, second.manifest.tree, out);
   expect((await readFile(join(out, 'big.bin'))).equals(v2)).toBe(true);
+  await repo.close();
+});
+
+it('gives its windows back when a file fails mid-way, so the next large file still goes through', async () => {
+  const chunker = { algorithm: 'fastcdc-2020' as const, minSize: 256 << 10, avgSize: 1 << 20, maxSize: 4 << 20 };
+  const repo = await initRepository(new LocalBackend(join(tmp.dir, 'repo'), { fsync: false }), { password: 'pw', ...FAST_INIT, chunker }, { cacheDir: join(tmp.dir, 'cache'), sealThreads: 2 });
+  const saver = new LargeFileSaver(repo, repo.chunker('file'));
+  // A directory opens (O_RDONLY) and fails at the first read (EISDIR), after a window was taken.
+  const dir = join(tmp.dir, 'a-dir');
+  await mkdir(dir);
+  for (let k = 0; k < 2 * (WINDOWS + 1); k++) await expect(saver.save(dir, false, () => undefined)).rejects.toMatchObject({ code: 'EISDIR' });
+  // Stopped between windows (an abort): the windows come back too.
+  const data = mixed(24 << 20);
+  const path = join(tmp.dir, 'big.bin');
+  await writeFile(path, data);
+  for (let k = 0; k < 2 * (WINDOWS + 1); k++) {
+    let calls = 0;
+    await expect(saver.save(path, false, () => { if (++calls === 3) throw new Error('stop'); })).rejects.toThrow('stop');
+  }
+  const saved = await saver.save(path, false, () => undefined);
+  let pos = 0;
+  expect(saved).toEqual({ size: data.length, content: chunkBuffer(repo.chunker('file'), data).map((len) => repo.blobId(data.subarray(pos, (pos += len)))) });
+  await repo.flush();
   await repo.close();
 });
