@@ -113,8 +113,6 @@ export class LargeFileSaver {
           this.give(win);
           win = next;
         } else {
-          const at = content.length;
-          for (let k = 0; k < lengths.length; k++) content.push('');
           const sealThis = seal;
           const cut = start;
           const hashed = this.repo.hashCut(win.buffer as ArrayBuffer, lengths, sealThis);
@@ -127,7 +125,7 @@ export class LargeFileSaver {
               // In file order; an earlier window's failure ends the file (its window comes back all the same).
               await previous;
               seenNew += await this.saveChunks(r.ids, lengths, window, r.envelopes);
-              r.ids.forEach((id, k) => (content[at + k] = id));
+              content.push(...r.ids);
               seen += cut;
               if (seen >= EVIDENCE * this.chunker.maxSize) {
                 seal = seenNew * 2 > seen;

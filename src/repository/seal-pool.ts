@@ -363,24 +363,12 @@ export class SealPool {
    * `window` (`lengths` bytes each), on a worker; with `seal`, seals them there too (as
    * {@link seal} does: the envelopes come back in order). `window` is transferred to the
    * worker and comes back in the answer, for the caller to reuse; the caller must not touch
-   * it meanwhile. A pool without workers does it here and hands back `window` itself.
-   * @throws ClawbackError 'INTERNAL' if the worker failed.
+   * it meanwhile. Requires workers (the archiver streams large files itself without them).
+   * @throws ClawbackError 'INTERNAL' if the worker failed, or for a pool of 0 threads.
    */
   hashCut(window: ArrayBuffer, lengths: readonly number[], seal: boolean): Promise<{ ids: BlobId[]; window: ArrayBuffer; envelopes?: Buffer[] }> {
     if (this.failed) return Promise.reject(this.failed);
-    if (this.workers.length === 0) {
-      const bytes = new Uint8Array(window);
-      const ids: BlobId[] = [];
-      const envelopes: Buffer[] = [];
-      let pos = 0;
-      for (const len of lengths) {
-        const chunk = bytes.subarray(pos, pos + len);
-        ids.push(blobId(this.hashKey, chunk));
-        if (seal) envelopes.push(sealEnvelope(this.cipher, chunk, this.level));
-        pos += len;
-      }
-      return Promise.resolve(seal ? { ids, window, envelopes } : { ids, window });
-    }
+    if (this.workers.length === 0) return Promise.reject(new ClawbackError('INTERNAL', 'hashCut needs blob workers'));
     return new Promise((resolve, reject) => {
       this.post({ kind: 'hashCut', buf: window, lengths, seal }, [window], {
         fail: reject,

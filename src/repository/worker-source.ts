@@ -112,7 +112,8 @@ function sealChunks(buf, pos, lens, parts, only, lvl) {
   return out;
 }
 // Seals chunks as sealChunks does and answers message seq with the envelopes back to back.
-function postSealed(seq, buf, lens, only, lvl) {
+// With fields (and transfers) of their own in the answer, when given.
+function postSealed(seq, buf, lens, only, lvl, fields = {}, transfer = []) {
   const parts = [];
   const lengths = sealChunks(buf, 0, lens, parts, only, lvl);
   let total = 0;
@@ -120,7 +121,7 @@ function postSealed(seq, buf, lens, only, lvl) {
   const out = new Uint8Array(total);
   let at = 0;
   for (const p of parts) for (const b of p) { out.set(b, at); at += b.length; }
-  parentPort.postMessage({ seq, buf: out.buffer, lengths }, [out.buffer]);
+  parentPort.postMessage({ ...fields, seq, buf: out.buffer, lengths }, [...transfer, out.buffer]);
 }
 function seal(msg) {
   postSealed(msg.seq, Buffer.from(msg.buf), msg.lengths, undefined, level);
@@ -136,18 +137,8 @@ function hashCut(msg) {
     ids.push(hasher.update(buf.subarray(pos, pos + len)).digestBuffer().toString('hex'));
     pos += len;
   }
-  if (!msg.seal) {
-    parentPort.postMessage({ seq: msg.seq, ids, window: msg.buf }, [msg.buf]);
-    return;
-  }
-  const parts = [];
-  const lengths = sealChunks(buf, 0, msg.lengths, parts, undefined, level);
-  let total = 0;
-  for (const n of lengths) total += n;
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const p of parts) for (const b of p) { out.set(b, at); at += b.length; }
-  parentPort.postMessage({ seq: msg.seq, ids, window: msg.buf, buf: out.buffer, lengths }, [msg.buf, out.buffer]);
+  if (msg.seal) postSealed(msg.seq, buf, msg.lengths, undefined, level, { ids, window: msg.buf }, [msg.buf]);
+  else parentPort.postMessage({ seq: msg.seq, ids, window: msg.buf }, [msg.buf]);
 }
 // The Gear scan of chunker/gear-scan.ts (its WebAssembly module, from workerData), for
 // the gear table of the last cut (a message's cdc spec is a fresh copy: compared by value).
