@@ -25,6 +25,8 @@ import type { Chunker } from '../chunker/index.js';
 import { ClawbackError } from '../errors.js';
 import type { BlobId } from '../ids.js';
 import type { Repository } from '../repository/repository.js';
+import { PackBufferPool } from '../pack/buffer-pool.js';
+import { Budget } from '../util/budget.js';
 
 /** Window size, as a multiple of the chunker's maximum chunk size. */
 export const WINDOW_FACTOR = 2;
@@ -46,16 +48,15 @@ export class LargeFileSaver {
   private readonly repo: Repository;
   /** The chunker every file of this saver is cut with. */
   readonly chunker: Chunker;
-  private readonly windowBytes: number;
-  /** Windows back from the workers, for reuse. */
-  private readonly free: Uint8Array[] = [];
-  private made = 0;
-  private readonly waiting: ((w: Uint8Array) => void)[] = [];
+  /** Windows not in use, for reuse (allocated as needed). */
+  private readonly windows: PackBufferPool;
+  /** Windows in use (being filled, or with the workers), at most {@link WINDOWS} + 1. */
+  private readonly inUse = new Budget(WINDOWS + 1);
 
   constructor(repo: Repository, chunker: Chunker) {
     this.repo = repo;
     this.chunker = chunker;
-    this.windowBytes = WINDOW_FACTOR * chunker.maxSize;
+    this.windows = new PackBufferPool(WINDOW_FACTOR * chunker.maxSize, WINDOWS + 1);
   }
 
   /**
@@ -171,20 +172,15 @@ export class LargeFileSaver {
     return added;
   }
 
-  /** A free window, a new one while fewer than {@link WINDOWS} exist, or the next one given back. */
-  private take(): Promise<Uint8Array> {
-    const w = this.free.pop();
-    if (w) return Promise.resolve(w);
-    if (this.made < WINDOWS + 1) {
-      this.made++;
-      return Promise.resolve(new Uint8Array(this.windowBytes));
-    }
-    return new Promise((resolve) => this.waiting.push(resolve));
+  /** A window: waits while {@link WINDOWS} + 1 are in use. */
+  private async take(): Promise<Uint8Array> {
+    await this.inUse.take(1);
+    return this.windows.take();
   }
 
+  /** Gives back a window from {@link take} (its buffer may have been to a worker and back). */
   private give(w: Uint8Array): void {
-    const next = this.waiting.shift();
-    if (next) next(w);
-    else this.free.push(w);
+    this.windows.give(Buffer.from(w.buffer, w.byteOffset, w.byteLength));
+    this.inUse.give(1);
   }
 }
