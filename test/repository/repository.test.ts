@@ -14,7 +14,8 @@ import { ClawbackError } from '../../src/errors.js';
 import { blobId, fileId, hashNativePath } from '../../src/crypto/hash.js';
 import { existsSync } from 'node:fs';
 import { arch, platform } from 'node:os';
-import { chunkBuffer, createChunker } from '../../src/chunker/index.js';
+import { chunkBuffer, createChunker, fastCdcSpec, type FastCdcSpec } from '../../src/chunker/index.js';
+import { BLOCK as GEAR_BLOCK } from '../../src/chunker/gear-scan.js';
 import { FAST_INIT, useTmp } from '../helpers/tmp.js';
 
 const tmp = useTmp();
@@ -350,6 +351,25 @@ describe('seal pool cuts files like the chunker', () => {
       });
     },
   );
+
+  // A cut in the first 31 bytes of one of the workers' scan blocks (BLOCK bytes each, as
+  // GearScanner's): the Gear hash there still holds bytes of the block before, so a scan
+  // that restarted its hash at each block would cut elsewhere. Random data puts a cut there
+  // about once in 10^4 files, so these files are made to: the two bytes before the cut are
+  // chosen so that the hash meets the mask exactly there.
+  it('cuts as chunkBuffer does right after a scan block starts', async () => {
+    const spec = fastCdcSpec(wide)!;
+    for (const after of [1, 12, 30]) {
+      const cutAt = spec.minSize + GEAR_BLOCK + after;
+      const data = withCutAt(spec, cutAt);
+      expect(chunkBuffer(wide, data)[0]).toBe(cutAt + 1);
+      const p = join(dir, `block-${after}`);
+      await writeFile(p, data);
+      const [got] = await pools[0]!.hashFiles([p], [data.length], wide);
+      if (got!.kind !== 'read') throw new Error(`unexpected ${got!.kind}`);
+      expect(got!.lengths).toEqual(chunkBuffer(wide, data));
+    }
+  });
 });
 
 it('errors carry codes', () => {
@@ -367,3 +387,30 @@ describe('BLAKE3 binding', () => {
     expect(fileId(Buffer.alloc(0))).toBe('af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262');
   });
 });
+
+/**
+ * Random bytes whose first FastCDC chunk (by `spec`) ends right after byte `cutAt` (past the
+ * average size, so under maskL): its two bytes before are tried until the Gear hash, taken
+ * from `spec.minSize` on, meets the mask at `cutAt` and nowhere before.
+ */
+function withCutAt(spec: FastCdcSpec, cutAt: number): Buffer {
+  const step = (fp: number, b: number): number => ((fp << 1) + spec.gear[b]!) | 0;
+  const cuts = (fp: number, i: number): boolean => (fp & (i < spec.avgSize ? spec.maskS : spec.maskL)) === 0;
+  for (;;) {
+    const data = randomBytes(cutAt + 1 + 4096);
+    let fp = 0;
+    let early = false;
+    for (let i = spec.minSize; i < cutAt - 1 && !early; i++) early = cuts((fp = step(fp, data[i]!)), i);
+    if (early) continue;
+    for (let b1 = 0; b1 < 256; b1++) {
+      const fp1 = step(fp, b1);
+      if (cuts(fp1, cutAt - 1)) continue;
+      for (let b2 = 0; b2 < 256; b2++) {
+        if (!cuts(step(fp1, b2), cutAt)) continue;
+        data[cutAt - 1] = b1;
+        data[cutAt] = b2;
+        return data;
+      }
+    }
+  }
+}
