@@ -11,7 +11,7 @@
  * previous window's unfinished chunk (less than the maximum size) at its start, then the
  * file's next bytes, and is cut while a whole maximum-size stretch remains (or to the end
  * at end of file), so the boundaries are exactly those of chunker/index.ts `chunkBuffer` on
- * the whole file. At most {@link WINDOWS} windows exist per saver.
+ * the whole file. At most {@link WINDOWS} + 1 windows exist per saver (see `inUse`).
  *
  * Sealing: a window's chunks are sealed on the worker while their bytes are there when
  * most of the file's bytes saved in the last stretch of {@link EVIDENCE} maximum-size
