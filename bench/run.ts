@@ -14,7 +14,9 @@
  *
  * Env: BENCH_REPS (3), BENCH_TOOLS (clawback,restic,borg; add clawback-profile),
  * BENCH_WORK (/tmp/benchwork), BENCH_QUIET / BENCH_QUIET_MAX_S (lib/quiet.ts),
- * BENCH_CLAWBACK (dist | tsx, see lib/build.ts), BENCH_KEEP=1 keeps repositories and restores.
+ * BENCH_CLAWBACK (dist | tsx, see lib/build.ts), BENCH_KEEP=1 keeps repositories and restores,
+ * BENCH_ALLOW_SIDECARS=1 runs on a data set holding SQLite -wal/-shm/-journal files (refused
+ * otherwise: lib/datasets.ts `refuseSidecars`).
  *
  * Writes bench/results/<date>-<sets>.md (the tables) and .json (every sample) and prints
  * the tables. Exits 1 when any tool failed (a failed restore check is a failure).
@@ -22,7 +24,7 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildClawback, ROOT } from './lib/build.js';
-import { DATASET_NAMES, loadDataSet } from './lib/datasets.js';
+import { DATASET_NAMES, loadDataSet, refuseSidecars } from './lib/datasets.js';
 import { describeMachine, machineInfo } from './lib/machine.js';
 import { markdownTable, medians } from './lib/report.js';
 import { recoverStages, Stage } from './lib/stage.js';
@@ -88,6 +90,7 @@ try {
     await checkRestore(ds.versions[ds.versions.length - 1]!, ds.manifest).catch((err: Error) => {
       throw new Error(`data set ${name} no longer matches its manifest ${ds.manifest}; remove what was added or rebuild it (../shared/BENCH.md), then run again:\n${err.message}`);
     });
+    refuseSidecars(ds, process.env['BENCH_ALLOW_SIDECARS'] === '1');
     await warmCache(ds.versions);
     const runs: ToolRun[] = [];
     const tools = toolsFor(name);

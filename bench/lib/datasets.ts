@@ -53,3 +53,24 @@ export async function loadDataSet(name: string, root = benchDataDir()): Promise<
   for (const v of versions) sidecars.set(v, new Set(await sqliteSidecars(v)));
   return { name, versions, manifest, keepLast, sidecars };
 }
+
+/**
+ * Refuses a data set whose versions hold SQLite sidecar files (`-wal`, `-shm`, `-journal`
+ * beside a database) before the run. The data sets are built without them; one found there
+ * was left by a connection opened on the data set (a read-only connection to a WAL database
+ * creates both and cannot remove them). With them the tools no longer snapshot the same
+ * thing: restic and borg store them, clawback leaves them out and reads that database
+ * through a connection instead of its quiet file (session 14's agent first snapshot: 0.91
+ * of restic instead of ~0.8).
+ * @throws Error naming the files and the fix, unless `allow` (BENCH_ALLOW_SIDECARS=1).
+ */
+export function refuseSidecars(ds: DataSet, allow: boolean): void {
+  const found = ds.versions.flatMap((v) => [...(ds.sidecars.get(v) ?? [])].map((p) => join(v, p)));
+  if (found.length === 0 || allow) return;
+  throw new Error(
+    `data set ${ds.name} holds SQLite sidecar files that its build does not make:\n  ${found.join('\n  ')}\n` +
+      'a connection opened on the data set left them, and the tools would snapshot different trees. ' +
+      'An empty -wal (and its -shm) holds no data: remove them (a -wal with data: checkpoint it first, ' +
+      "sqlite3 DB 'PRAGMA wal_checkpoint(TRUNCATE)'), or set BENCH_ALLOW_SIDECARS=1 to run anyway",
+  );
+}

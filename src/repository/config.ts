@@ -26,8 +26,9 @@ export interface RepoConfig {
   hash: 'blake3-keyed-256';
   /**
    * Per-blob compression: zstd `level` (0..19; 0 = none), and `sqliteLevel` for the chunks
-   * of SQLite database images (absent: `level`). Writer settings only: a reader decodes any
-   * zstd frame whatever its level.
+   * of SQLite database images taken on the blob workers (databases up to 64 MiB; absent:
+   * `level`; larger ones go through a temporary file and are sealed at `level`). Writer
+   * settings only: a reader decodes any zstd frame whatever its level.
    */
   compression: { algorithm: 'zstd'; level: number; sqliteLevel?: number };
   /** Blob and metadata cipher. */

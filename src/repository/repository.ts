@@ -60,7 +60,8 @@ export interface InitOptions {
   /** zstd level 0..19 (0 = no compression). Default {@link DEFAULT_COMPRESSION_LEVEL}. */
   compressionLevel?: number;
   /**
-   * zstd level 0..19 of SQLite database images' chunks. Default: `compressionLevel` when
+   * zstd level 0..19 of the chunks of SQLite database images taken on the blob workers
+   * (docs/FORMAT.md §4: databases up to 64 MiB). Default: `compressionLevel` when
    * that is given, else {@link DEFAULT_SQLITE_COMPRESSION_LEVEL}.
    */
   sqliteCompressionLevel?: number;
