@@ -24,7 +24,8 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildClawback, ROOT } from './lib/build.js';
-import { DATASET_NAMES, loadDataSet, refuseSidecars } from './lib/datasets.js';
+import { DATASET_NAMES, loadDataSet, refuseSidecars, type DataSet } from './lib/datasets.js';
+import { freeBytes, neededBytes, refuseShortSpace } from './lib/space.js';
 import { describeMachine, machineInfo } from './lib/machine.js';
 import { markdownTable, medians } from './lib/report.js';
 import { recoverStages, Stage } from './lib/stage.js';
@@ -49,6 +50,18 @@ const reps = Number(process.env['BENCH_REPS'] ?? 3);
 const workRoot = process.env['BENCH_WORK'] ?? '/tmp/benchwork';
 mkdirSync(workRoot, { recursive: true });
 for (const f of recoverStages(workRoot)) log(`moved back ${f} left by an interrupted run`);
+const wanted = (process.env['BENCH_TOOLS'] ?? 'clawback,restic,borg').split(',');
+// All data sets first: a missing one, or a disk too small for the whole run, stops it
+// before anything is built or measured.
+const dataSets = new Map<string, DataSet>();
+for (const name of sets) dataSets.set(name, await loadDataSet(name));
+const toolCount = (set: string): number => wanted.filter((t) => t !== 'clawback-profile' || set === 'agent').length;
+try {
+  refuseShortSpace(workRoot, await neededBytes([...dataSets.values()].map((ds) => ({ ds, tools: toolCount(ds.name) })), reps), freeBytes(workRoot));
+} catch (err) {
+  console.error((err as Error).message);
+  process.exit(2);
+}
 
 const build = await buildClawback();
 const commands = await clawbackCommands(build);
@@ -61,7 +74,6 @@ if (await clawbackHasProfiles(build)) {
   writeFileSync(manifest, JSON.stringify({ name: 'bench-agent', state_dirs: ['notes', 'sessions', 'state'], state_files: ['AGENTS.md', 'config.json'] }));
   all.push(clawbackTool(build, commands, { name: 'clawback-profile', agentManifest: manifest }));
 }
-const wanted = (process.env['BENCH_TOOLS'] ?? 'clawback,restic,borg').split(',');
 const selected = all.filter((t) => wanted.includes(t.name));
 /** Tools for one data set: the profile variant only on the agent set. */
 const toolsFor = (set: string): Tool[] => selected.filter((t) => t.name !== 'clawback-profile' || set === 'agent');
@@ -82,7 +94,7 @@ process.on('SIGINT', onSignal);
 process.on('SIGTERM', onSignal);
 try {
   for (const name of sets) {
-    const ds = await loadDataSet(name);
+    const ds = dataSets.get(name)!;
     log(`data set ${name}: ${ds.versions.length} versions; checking the latest against its manifest, warming the page cache`);
     // The data set itself first: a stray file in it (such as the -wal and -shm files that a
     // read-only SQLite connection leaves beside a WAL database) would otherwise fail every
@@ -130,21 +142,26 @@ const strayNote = (runs: ToolRun[]): string => {
   const by = [...new Set(runs.filter((r) => r.strays?.length).map((r) => r.tool))];
   return by.length === 0 ? '' : `\n\n${by.join(', ')} left SQLite -wal/-shm files next to the databases in the source tree (removed by the harness after each snapshot, outside the timing).`;
 };
-const md = header.concat(Object.entries(results).map(([n, runs]) => `## ${n}\n\n${markdownTable(n, runs, nextNote(n))}${strayNote(runs)}\n`)).join('\n');
-const outDir = join(ROOT, 'bench', 'results');
-mkdirSync(outDir, { recursive: true });
-const base = join(outDir, `${date}-${sets.join('-')}`);
-writeFileSync(`${base}.md`, md);
-writeFileSync(
-  `${base}.json`,
-  JSON.stringify({ started: started.toISOString(), finished: new Date().toISOString(), machine, versions, reps, clawbackBuild: build.mode, medians: Object.fromEntries(Object.entries(results).map(([n, r]) => [n, medians(r)])), runs: results }, null, 2),
-);
-log(`wrote ${base}.md and .json`);
-if (process.env['BENCH_KEEP'] !== '1') {
-  log(`deleting ${work}`);
-  rmSync(work, { recursive: true, force: true });
+try {
+  const md = header.concat(Object.entries(results).map(([n, runs]) => `## ${n}\n\n${markdownTable(n, runs, nextNote(n))}${strayNote(runs)}\n`)).join('\n');
+  const outDir = join(ROOT, 'bench', 'results');
+  mkdirSync(outDir, { recursive: true });
+  const base = join(outDir, `${date}-${sets.join('-')}`);
+  writeFileSync(`${base}.md`, md);
+  writeFileSync(
+    `${base}.json`,
+    JSON.stringify({ started: started.toISOString(), finished: new Date().toISOString(), machine, versions, reps, clawbackBuild: build.mode, medians: Object.fromEntries(Object.entries(results).map(([n, r]) => [n, medians(r)])), runs: results }, null, 2),
+  );
+  log(`wrote ${base}.md and .json`);
+} finally {
+  // Even when the results could not be written (a full disk): the work left behind would
+  // only fill it further.
+  if (process.env['BENCH_KEEP'] !== '1') {
+    log(`deleting ${work}`);
+    rmSync(work, { recursive: true, force: true });
+  }
+  if (build.mode === 'dist') rmSync(build.root, { recursive: true, force: true });
 }
-if (build.mode === 'dist') rmSync(build.root, { recursive: true, force: true });
 const failed = Object.values(results).flat().filter((r) => r.error !== undefined);
 if (failed.length > 0) {
   console.error(`${failed.length} pass(es) FAILED:`);
