@@ -51,13 +51,16 @@ const workRoot = process.env['BENCH_WORK'] ?? '/tmp/benchwork';
 mkdirSync(workRoot, { recursive: true });
 for (const f of recoverStages(workRoot)) log(`moved back ${f} left by an interrupted run`);
 const wanted = (process.env['BENCH_TOOLS'] ?? 'clawback,restic,borg').split(',');
-// All data sets first: a missing one, or a disk too small for the whole run, stops it
-// before anything is built or measured.
+/** Whether tool `tool` runs on data set `set`: the profile variant only on the agent set. */
+const runsOn = (tool: string, set: string): boolean => tool !== 'clawback-profile' || set === 'agent';
+// All data sets first: a missing one, one holding SQLite sidecar files, or a disk too small
+// for the whole run stops it before anything is built or measured.
 const dataSets = new Map<string, DataSet>();
 for (const name of sets) dataSets.set(name, await loadDataSet(name));
-const toolCount = (set: string): number => wanted.filter((t) => t !== 'clawback-profile' || set === 'agent').length;
 try {
-  refuseShortSpace(workRoot, await neededBytes([...dataSets.values()].map((ds) => ({ ds, tools: toolCount(ds.name) })), reps), freeBytes(workRoot));
+  for (const ds of dataSets.values()) refuseSidecars(ds, process.env['BENCH_ALLOW_SIDECARS'] === '1');
+  const needed = await neededBytes([...dataSets.values()].map((ds) => ({ ds, tools: wanted.filter((t) => runsOn(t, ds.name)).length })), reps);
+  refuseShortSpace(workRoot, needed, freeBytes(workRoot));
 } catch (err) {
   console.error((err as Error).message);
   process.exit(2);
@@ -75,8 +78,8 @@ if (await clawbackHasProfiles(build)) {
   all.push(clawbackTool(build, commands, { name: 'clawback-profile', agentManifest: manifest }));
 }
 const selected = all.filter((t) => wanted.includes(t.name));
-/** Tools for one data set: the profile variant only on the agent set. */
-const toolsFor = (set: string): Tool[] => selected.filter((t) => t.name !== 'clawback-profile' || set === 'agent');
+/** Tools for one data set. */
+const toolsFor = (set: string): Tool[] => selected.filter((t) => runsOn(t.name, set));
 const machine = await machineInfo();
 const versions: Record<string, string> = {};
 for (const t of selected) versions[t.name] = await t.version();
@@ -102,7 +105,6 @@ try {
     await checkRestore(ds.versions[ds.versions.length - 1]!, ds.manifest).catch((err: Error) => {
       throw new Error(`data set ${name} no longer matches its manifest ${ds.manifest}; remove what was added or rebuild it (../shared/BENCH.md), then run again:\n${err.message}`);
     });
-    refuseSidecars(ds, process.env['BENCH_ALLOW_SIDECARS'] === '1');
     await warmCache(ds.versions);
     const runs: ToolRun[] = [];
     const tools = toolsFor(name);
